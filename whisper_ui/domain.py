@@ -1,0 +1,203 @@
+"""Plain data shared by every layer: transcripts, options, job status and events.
+
+This module imports nothing from the project, so any layer may depend on it.
+Every type is a frozen dataclass: a value changes by `dataclasses.replace`,
+never in place, which keeps events and snapshots safe to hand across threads.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Literal
+
+Task = Literal["transcribe", "translate"]
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word with its timing, present only when word timestamps were asked for."""
+
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One decoded stretch of speech, as faster-whisper yields it."""
+
+    id: int
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+
+
+@dataclass(frozen=True)
+class TranscriptInfo:
+    """What is known about a file's audio once decoding starts."""
+
+    language: str
+    language_probability: float
+    duration: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A finished (or partial) transcript: the unit every exporter renders."""
+
+    info: TranscriptInfo
+    segments: tuple[Segment, ...] = ()
+    source_name: str = ""
+
+    @property
+    def text(self) -> str:
+        """The plain text, segments joined by single spaces."""
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """Per-job decoding options; `model` names a catalog entry or a local directory."""
+
+    model: str = "tiny.en"
+    language: str | None = None  # None means detect
+    task: Task = "transcribe"
+    beam_size: int = 5
+    vad_filter: bool = False
+    word_timestamps: bool = False
+    initial_prompt: str | None = None
+    temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+
+
+class JobStatus(str, enum.Enum):
+    """Lifecycle of a job; only the dispatcher moves a job between these."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL: frozenset[JobStatus] = frozenset(
+    {JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
+)
+
+# RUNNING -> QUEUED is the out-of-memory requeue: the job waits for capacity again.
+_ALLOWED: dict[JobStatus, frozenset[JobStatus]] = {
+    JobStatus.QUEUED: frozenset({JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.FAILED}),
+    JobStatus.RUNNING: frozenset(
+        {JobStatus.QUEUED, JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED}
+    ),
+    JobStatus.COMPLETED: frozenset(),
+    JobStatus.FAILED: frozenset(),
+    JobStatus.CANCELLED: frozenset(),
+}
+
+
+class InvalidTransition(RuntimeError):
+    """A status change that the lifecycle does not allow (a bug, not a user error)."""
+
+
+def check_transition(current: JobStatus, new: JobStatus) -> JobStatus:
+    """Return `new` if the lifecycle allows `current -> new`, else raise."""
+    if new not in _ALLOWED[current]:
+        raise InvalidTransition(f"job cannot go from {current.value} to {new.value}")
+    return new
+
+
+@dataclass(frozen=True)
+class Job:
+    """Inert description of one file's transcription; it never references its queue."""
+
+    id: str
+    path: str
+    name: str
+    options: TranscribeOptions
+    duration: float
+    batch_id: str = ""
+    submitter: str = "anonymous"
+    status: JobStatus = JobStatus.QUEUED
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempts: int = 0
+    device: str | None = None
+    error: str | None = None
+
+
+# ---- events -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Queued:
+    job_id: str
+    requeued: bool = False
+    reason: str = ""
+    kind: Literal["queued"] = field(default="queued", init=False)
+
+
+@dataclass(frozen=True)
+class Started:
+    job_id: str
+    device: str
+    model: str
+    kind: Literal["started"] = field(default="started", init=False)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Fraction of the audio duration decoded so far (0..1)."""
+
+    job_id: str
+    fraction: float
+    audio_done_s: float
+    kind: Literal["progress"] = field(default="progress", init=False)
+
+
+@dataclass(frozen=True)
+class InfoReady:
+    """Language and duration, known once the model has looked at the audio."""
+
+    job_id: str
+    info: TranscriptInfo
+    kind: Literal["info"] = field(default="info", init=False)
+
+
+@dataclass(frozen=True)
+class SegmentAdded:
+    job_id: str
+    segment: Segment
+    kind: Literal["segment"] = field(default="segment", init=False)
+
+
+@dataclass(frozen=True)
+class Completed:
+    job_id: str
+    transcript: Transcript
+    kind: Literal["completed"] = field(default="completed", init=False)
+
+
+@dataclass(frozen=True)
+class Failed:
+    """`message` is written for a person: it names the file and the reason."""
+
+    job_id: str
+    message: str
+    kind: Literal["failed"] = field(default="failed", init=False)
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    job_id: str
+    kind: Literal["cancelled"] = field(default="cancelled", init=False)
+
+
+JobEvent = Queued | Started | Progress | InfoReady | SegmentAdded | Completed | Failed | Cancelled
+
+TERMINAL_EVENTS = (Completed, Failed, Cancelled)

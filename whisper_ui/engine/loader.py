@@ -1,0 +1,41 @@
+"""Loads faster-whisper models for the pool (runs in a worker thread)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from whisper_ui.engine.catalog import ModelCatalog
+from whisper_ui.engine.planner import Placement
+
+log = logging.getLogger(__name__)
+
+
+class WhisperLoader:
+    """Resolves a catalog name to a directory and builds a WhisperModel for a placement."""
+
+    def __init__(self, catalog: ModelCatalog) -> None:
+        self.catalog = catalog
+
+    def load(self, model: str, placement: Placement) -> Any:
+        from faster_whisper import WhisperModel
+
+        resolved = self.catalog.resolve(model)
+        device = placement.device
+        return WhisperModel(
+            str(resolved.path),
+            device=device.kind,
+            device_index=device.index,
+            compute_type=placement.compute_type,
+            cpu_threads=placement.cpu_threads,
+            num_workers=placement.workers,
+            local_files_only=True,
+        )
+
+    def unload(self, model: Any) -> None:
+        # Dropping the last reference frees it too; unloading now returns the memory
+        # even if a stray reference (a traceback, a generator) is still alive.
+        try:
+            model.model.unload_model()
+        except Exception:  # noqa: BLE001 - best effort on a model being discarded
+            log.debug("unload_model failed", exc_info=True)

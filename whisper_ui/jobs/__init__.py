@@ -1,0 +1,1 @@
+"""Job lifecycle: queue, dispatcher and event bus."""

@@ -1,0 +1,354 @@
+"""Dispatcher: the one loop that moves jobs from the queue through the pool to the end.
+
+It is the only code that changes a job's status (`_transition`), so every change is
+checked against the lifecycle and published as an event in one place. It admits one
+job at a time (the queue decides which, fairly), waits for a pool slot, and runs the
+job in a worker thread; segments come back through `call_soon_threadsafe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from whisper_ui import audio
+from whisper_ui.domain import (
+    TERMINAL,
+    Cancelled,
+    Completed,
+    Failed,
+    InfoReady,
+    Job,
+    JobEvent,
+    JobStatus,
+    Queued,
+    Segment,
+    SegmentAdded,
+    Started,
+    TranscribeOptions,
+    Transcript,
+    TranscriptInfo,
+    check_transition,
+)
+from whisper_ui.engine.errors import is_out_of_memory
+from whisper_ui.engine.pool import Lease, ModelSpec
+from whisper_ui.engine.transcriber import Resume, TranscriptionCancelled, transcribe
+from whisper_ui.jobs.events import EventBus
+from whisper_ui.jobs.queue import JobQueue, QueueFull
+
+log = logging.getLogger(__name__)
+
+
+class Pool(Protocol):
+    """What the dispatcher needs of the model pool (engine.pool.ModelPool)."""
+
+    def lease(self, spec: ModelSpec) -> AbstractAsyncContextManager[Lease]: ...
+
+    def report_oom(self, lease: Lease) -> int: ...
+
+
+class OptionsError(ValueError):
+    """Options that can never work (e.g. translate with an English-only model)."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file handed to `submit`: where it is on disk and the name the user knows it by."""
+
+    path: str
+    name: str = ""
+
+
+Validator = Callable[[TranscribeOptions], None]
+Worker = Callable[[Job, Lease, Resume, Callable[[JobEvent], None], Callable[[], bool]], Transcript]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        pool: Pool,
+        queue: JobQueue,
+        bus: EventBus,
+        *,
+        max_duration_s: float | None = None,
+        oom_retries: int = 2,
+        validate: Validator | None = None,
+        clock: Callable[[], float] = time.time,
+        worker: Worker | None = None,
+    ) -> None:
+        self.pool = pool
+        self.queue = queue
+        self.bus = bus
+        self.max_duration_s = max_duration_s
+        self.oom_retries = oom_retries
+        self._validate = validate
+        self._clock = clock
+        self._worker: Worker = worker or _transcribe_file
+        self._jobs: dict[str, Job] = {}
+        self._segments: dict[str, list[Segment]] = {}
+        self._info: dict[str, TranscriptInfo] = {}
+        self._transcripts: dict[str, Transcript] = {}
+        self._cancel_flags: dict[str, threading.Event] = {}
+        self._admitting: tuple[str, asyncio.Task[Any]] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # ---- queries -------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def jobs(self) -> list[Job]:
+        return list(self._jobs.values())
+
+    def transcript(self, job_id: str) -> Transcript | None:
+        """The final transcript, or the partial one of a job still running."""
+        done = self._transcripts.get(job_id)
+        if done is not None:
+            return done
+        job = self._jobs.get(job_id)
+        if job is None:
+            return None
+        info = self._info.get(job_id) or TranscriptInfo("", 0.0, job.duration)
+        return Transcript(info, tuple(self._segments.get(job_id, ())), job.name)
+
+    # ---- submission ----------------------------------------------------------
+
+    async def submit(
+        self,
+        uploads: Sequence[Upload],
+        options: TranscribeOptions,
+        *,
+        submitter: str = "anonymous",
+        batch_id: str | None = None,
+    ) -> list[Job]:
+        """Probe each file and queue it; a bad file becomes a FAILED job, alone.
+
+        Raises OptionsError before anything is queued when the options cannot work,
+        and QueueFull (from the queue) when there is no room for the batch.
+        """
+        if self._validate is not None:
+            self._validate(options)
+        batch = batch_id or uuid.uuid4().hex[:12]
+        probes = await asyncio.gather(
+            *(asyncio.to_thread(self._probe, u) for u in uploads)
+        )
+        good = sum(1 for p in probes if isinstance(p, audio.MediaInfo))
+        if good and len(self.queue) + good > self.queue.max_size:
+            raise QueueFull(len(self.queue))
+        jobs: list[Job] = []
+        for upload, probe in zip(uploads, probes, strict=True):
+            name = upload.name or Path(upload.path).name
+            job = Job(
+                id=uuid.uuid4().hex,
+                path=str(upload.path),
+                name=name,
+                options=options,
+                duration=probe.duration if isinstance(probe, audio.MediaInfo) else 0.0,
+                batch_id=batch,
+                submitter=submitter,
+                created_at=self._clock(),
+            )
+            self._jobs[job.id] = job
+            self._segments[job.id] = []
+            self.bus.publish(Queued(job.id))
+            if isinstance(probe, audio.AudioError):
+                self._finish_failed(job.id, str(probe))
+            else:
+                self.queue.push(job)
+            jobs.append(self._jobs[job.id])
+        return jobs
+
+    def _probe(self, upload: Upload) -> audio.MediaInfo | audio.AudioError:
+        try:
+            return audio.probe(
+                upload.path, name=upload.name or None, max_duration_s=self.max_duration_s
+            )
+        except audio.AudioError as exc:
+            return exc
+
+    # ---- cancellation --------------------------------------------------------
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a waiting or running job; False when it is unknown or already over."""
+        job = self._jobs.get(job_id)
+        if job is None or job.status in TERMINAL:
+            return False
+        if self.queue.remove(job_id) is not None:
+            self._transition(job_id, JobStatus.CANCELLED, finished_at=self._clock())
+            self.bus.publish(Cancelled(job_id))
+            return True
+        flag = self._cancel_flags.get(job_id)
+        if flag is not None:
+            flag.set()  # a running worker stops at the next segment
+        if self._admitting is not None and self._admitting[0] == job_id:
+            self._admitting[1].cancel()
+        return flag is not None
+
+    # ---- the loop ------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._loop_task is None:
+            self._loop_task = asyncio.get_running_loop().create_task(self._run_forever())
+
+    async def stop(self) -> None:
+        """Cancel running jobs and stop admitting; waits for worker threads to notice."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+            self._loop_task = None
+        for flag in self._cancel_flags.values():
+            flag.set()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def wait(self, job_id: str) -> Job:
+        """Return the job once it reaches a terminal status."""
+        async for _ in self.bus.subscribe(job_id):
+            pass
+        return self._jobs[job_id]
+
+    async def _run_forever(self) -> None:
+        while True:
+            job = await self.queue.get()
+            if self._jobs[job.id].status is not JobStatus.QUEUED:
+                continue
+            self._cancel_flags[job.id] = threading.Event()
+            lease_cm = self.pool.lease(ModelSpec(job.options.model))
+            admission = asyncio.ensure_future(lease_cm.__aenter__())
+            self._admitting = (job.id, admission)
+            try:
+                lease = await asyncio.shield(admission)
+            except asyncio.CancelledError:
+                if not admission.cancelled():
+                    admission.cancel()
+                    raise  # the dispatcher itself is stopping
+                self._cancel_flags.pop(job.id, None)
+                self._transition(job.id, JobStatus.CANCELLED, finished_at=self._clock())
+                self.bus.publish(Cancelled(job.id))
+                continue
+            except Exception as exc:  # noqa: BLE001 - pool/model errors fail this job only
+                log.warning("could not start %s: %s", job.name, exc)
+                self._cancel_flags.pop(job.id, None)
+                self._finish_failed(job.id, f"{job.name}: {exc}")
+                continue
+            finally:
+                self._admitting = None
+            task = asyncio.get_running_loop().create_task(self._run_job(job.id, lease_cm, lease))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run_job(
+        self, job_id: str, lease_cm: AbstractAsyncContextManager[Lease], lease: Lease
+    ) -> None:
+        job = self._jobs[job_id]
+        flag = self._cancel_flags[job_id]
+        loop = asyncio.get_running_loop()
+        done = self._segments[job_id]
+        resume = Resume(offset_s=done[-1].end if done else 0.0, next_id=len(done))
+        try:
+            job = self._transition(
+                job_id,
+                JobStatus.RUNNING,
+                started_at=job.started_at or self._clock(),
+                device=lease.key.device,
+                attempts=job.attempts + 1,
+            )
+            self.bus.publish(Started(job_id, lease.key.device, lease.key.model))
+
+            def emit(event: JobEvent) -> None:
+                loop.call_soon_threadsafe(self._on_worker_event, event)
+
+            await asyncio.to_thread(self._worker, job, lease, resume, emit, flag.is_set)
+        except TranscriptionCancelled:
+            self._transition(job_id, JobStatus.CANCELLED, finished_at=self._clock())
+            self.bus.publish(Cancelled(job_id))
+        except audio.AudioError as exc:
+            self._finish_failed(job_id, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one job's failure never stops the loop
+            if is_out_of_memory(exc):
+                self._out_of_memory(job_id, lease, exc)
+            else:
+                log.exception("job %s (%s) failed", job_id, job.name)
+                self._finish_failed(
+                    job_id, f"{job.name}: transcription failed ({type(exc).__name__}: {exc})"
+                )
+        else:
+            transcript = self.transcript(job_id)
+            assert transcript is not None
+            self._transcripts[job_id] = transcript
+            self._transition(job_id, JobStatus.COMPLETED, finished_at=self._clock())
+            self.bus.publish(Completed(job_id, transcript))
+        finally:
+            self._cancel_flags.pop(job_id, None)
+            await lease_cm.__aexit__(None, None, None)
+
+    def _out_of_memory(self, job_id: str, lease: Lease, exc: BaseException) -> None:
+        job = self._jobs[job_id]
+        cap = self.pool.report_oom(lease)
+        if job.attempts > self.oom_retries:
+            self._finish_failed(
+                job_id,
+                f"{job.name}: ran out of memory on {lease.key.device} {job.attempts} times "
+                f"({exc}); try a smaller model or fewer jobs at once",
+            )
+            return
+        self._transition(job_id, JobStatus.QUEUED)
+        reason = f"out of memory on {lease.key.device}; capacity lowered to {cap}, retrying"
+        self.bus.publish(Queued(job_id, requeued=True, reason=reason))
+        self.queue.push(self._jobs[job_id], front=True)
+
+    def _on_worker_event(self, event: JobEvent) -> None:
+        job = self._jobs.get(event.job_id)
+        if job is None or job.status is not JobStatus.RUNNING:
+            return
+        if isinstance(event, SegmentAdded):
+            self._segments[event.job_id].append(event.segment)
+        elif isinstance(event, InfoReady):
+            self._info[event.job_id] = event.info
+        self.bus.publish(event)
+
+    # ---- the single owner of status changes ----------------------------------
+
+    def _transition(self, job_id: str, status: JobStatus, **changes: Any) -> Job:
+        job = self._jobs[job_id]
+        check_transition(job.status, status)
+        job = dataclasses.replace(job, status=status, **changes)
+        self._jobs[job_id] = job
+        return job
+
+    def _finish_failed(self, job_id: str, message: str) -> None:
+        self._transition(job_id, JobStatus.FAILED, finished_at=self._clock(), error=message)
+        self.bus.publish(Failed(job_id, message))
+
+
+def _transcribe_file(
+    job: Job,
+    lease: Lease,
+    resume: Resume,
+    emit: Callable[[JobEvent], None],
+    should_cancel: Callable[[], bool],
+) -> Transcript:
+    """Default worker: decode the file and run the transcriber (in a worker thread)."""
+    samples = audio.decode(job.path, name=job.name)
+    return transcribe(
+        lease.model,
+        samples,
+        job.options,
+        job_id=job.id,
+        emit=emit,
+        should_cancel=should_cancel,
+        resume=resume,
+        source_name=job.name,
+    )

@@ -1,0 +1,135 @@
+"""Builds the engine and job objects from Settings; shared by app.py and cli.py.
+
+This is composition only: it creates objects and hands each its collaborators,
+so the rest of the code never reads settings or constructs its own dependencies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from whisper_ui.config import Settings
+from whisper_ui.domain import TranscribeOptions
+from whisper_ui.engine.catalog import ModelCatalog
+from whisper_ui.engine.loader import WhisperLoader
+from whisper_ui.engine.planner import (
+    Footprint,
+    PlannerSettings,
+    PoolPlan,
+    estimate_footprint,
+)
+from whisper_ui.engine.pool import Loader, ModelPool, ModelSpec, PoolConfig
+from whisper_ui.engine.resources import DeviceInfo, ResourceProbe, SystemProbe, cuda_usable
+from whisper_ui.jobs.dispatcher import Dispatcher, OptionsError
+from whisper_ui.jobs.events import EventBus
+from whisper_ui.jobs.queue import JobQueue
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    catalog: ModelCatalog
+    probe: ResourceProbe
+    pool: ModelPool
+    queue: JobQueue
+    bus: EventBus
+    dispatcher: Dispatcher
+
+    def default_options(self, **changes: object) -> TranscribeOptions:
+        """Per-job options from the settings' defaults, overridden by `changes`."""
+        base = TranscribeOptions(
+            model=self.settings.model,
+            language=self.settings.language,
+            task=self.settings.task,
+            beam_size=self.settings.beam_size,
+            vad_filter=self.settings.vad_filter,
+            word_timestamps=self.settings.word_timestamps,
+        )
+        return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
+
+    def plan(self, model: str | None = None) -> PoolPlan:
+        return self.pool.plan_for(ModelSpec(model or self.settings.model))
+
+    async def start(self) -> None:
+        self.pool.start()
+        self.dispatcher.start()
+
+    async def stop(self) -> None:
+        await self.dispatcher.stop()
+        await self.pool.close()
+
+
+def planner_settings(settings: Settings) -> PlannerSettings:
+    return PlannerSettings(
+        device=settings.device,
+        max_workers=settings.max_workers,
+        max_workers_per_gpu=settings.max_workers_per_gpu,
+        concurrency=settings.concurrency,
+        cpu_threads_per_worker=settings.cpu_threads_per_worker,
+        safety_margin_bytes=settings.safety_margin_mb * 2**20,
+        safety_fraction=settings.safety_fraction,
+    )
+
+
+def options_validator(catalog: ModelCatalog) -> Callable[[TranscribeOptions], None]:
+    """Returns a callable that raises OptionsError for options that can never work."""
+
+    def validate(options: TranscribeOptions) -> None:
+        english_only = catalog.is_english_only(options.model)
+        if options.task == "translate" and english_only:
+            raise OptionsError(
+                f"model '{options.model}' is English-only and cannot translate; "
+                "choose a multilingual model (e.g. base)"
+            )
+        if english_only and options.language not in (None, "en"):
+            raise OptionsError(
+                f"model '{options.model}' is English-only; language '{options.language}' "
+                "needs a multilingual model (e.g. base)"
+            )
+        if not 1 <= options.beam_size <= 20:
+            raise OptionsError(f"beam size must be between 1 and 20, not {options.beam_size}")
+        if options.task not in ("transcribe", "translate"):
+            raise OptionsError(f"task must be transcribe or translate, not {options.task!r}")
+
+    return validate
+
+
+def build_services(
+    settings: Settings,
+    *,
+    probe: ResourceProbe | None = None,
+    loader: Loader | None = None,
+    catalog: ModelCatalog | None = None,
+) -> Services:
+    catalog = catalog or ModelCatalog(settings.resolved_model_cache_dir)
+    probe = probe or SystemProbe()
+
+    def footprint(model: str, device: DeviceInfo, compute_type: str) -> Footprint:
+        return estimate_footprint(
+            catalog.params_for(model), compute_type, device.kind, beam_size=settings.beam_size
+        )
+
+    pool = ModelPool(
+        probe,
+        loader or WhisperLoader(catalog),
+        footprint,
+        PoolConfig(
+            planner=planner_settings(settings),
+            compute_type=settings.compute_type,
+            idle_ttl_s=settings.idle_ttl_s,
+        ),
+        cuda_ok=cuda_usable(),
+    )
+    queue = JobQueue(settings.max_queue, settings.schedule)
+    bus = EventBus()
+    dispatcher = Dispatcher(
+        pool,
+        queue,
+        bus,
+        max_duration_s=settings.max_duration_s,
+        oom_retries=settings.oom_retries,
+        validate=options_validator(catalog),
+    )
+    return Services(settings, catalog, probe, pool, queue, bus, dispatcher)
