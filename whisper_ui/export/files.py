@@ -1,0 +1,178 @@
+"""Writing transcripts to disk for the CLI and the UI: files, names and zips.
+
+Output names come from user-supplied file names, so they are sanitised here
+once: a stem never holds a path separator, never starts with a dot and never
+collides with another stem of the same batch, even on case-insensitive disks.
+Every file is written to a temporary name in the target directory and moved
+into place with `os.replace`, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import time
+import unicodedata
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from whisper_ui.domain import Transcript
+from whisper_ui.export import get_exporter, parse_formats
+
+__all__ = ["safe_stem", "unique_stems", "write_transcript", "zip_transcripts"]
+
+FALLBACK_STEM = "transcript"
+# Leaves room for "-NNN" and the extension within the common 255-byte name limit.
+MAX_STEM_BYTES = 200
+# Separators, characters Windows forbids, C0/C1 controls and bidi overrides
+# (which can make "evil\u202etxt.exe" display as a harmless name).
+_UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]')
+_WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL"}
+    | {f"COM{i}" for i in range(1, 10)}
+    | {f"LPT{i}" for i in range(1, 10)}
+)
+_FILE_MODE = 0o644
+
+
+def safe_stem(name: str) -> str:
+    """The stem of a file name, safe to use as a file name in any directory.
+
+    Only the last path component counts (both "/" and "\\" separate); leading
+    dots go, then the last extension (so ".mp3" gives "mp3"); the text is
+    NFC-normalised (macOS hands out NFD); unsafe characters become "_";
+    surrounding spaces and trailing dots are stripped (Windows drops them);
+    Windows device names get a "_" prefix; an empty result is "transcript".
+    """
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
+    if "." in base:
+        base = base.rsplit(".", 1)[0]
+    stem = _UNSAFE.sub("_", unicodedata.normalize("NFC", base))
+    stem = _truncate_utf8(stem.strip().lstrip(".").strip(), MAX_STEM_BYTES)
+    stem = stem.rstrip(". ")
+    if not stem:
+        return FALLBACK_STEM
+    if stem.split(".", 1)[0].rstrip().upper() in _WINDOWS_RESERVED:
+        return f"_{stem}"
+    return stem
+
+
+def _truncate_utf8(text: str, max_bytes: int) -> str:
+    """Cut to at most `max_bytes` of UTF-8 without splitting a character."""
+    return text.encode("utf-8")[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def unique_stems(names: Sequence[str]) -> list[str]:
+    """One distinct, safe stem per name, in the same order.
+
+    Scheme: each name gets `safe_stem(name)`. The first name with a given
+    stem keeps it; later ones get "-2", "-3", ... (the first free number).
+    A suffixed stem never takes a stem that some other name has naturally,
+    so ["a.mp3", "a.wav", "a-2.mp3"] gives ["a", "a-3", "a-2"]. Stems are
+    compared case-insensitively ("Talk" and "talk" collide on macOS and
+    Windows). The result depends only on the names and their order.
+    """
+    bases = [safe_stem(n) for n in names]
+    natural = {b.casefold() for b in bases}
+    used: set[str] = set()
+    stems: list[str] = []
+    for base in bases:
+        stem = base
+        n = 1
+        while stem.casefold() in used or (n > 1 and stem.casefold() in natural):
+            n += 1
+            suffix = f"-{n}"
+            # Shorten the base rather than let the suffix push past the limit.
+            stem = _truncate_utf8(base, MAX_STEM_BYTES - len(suffix)) + suffix
+        used.add(stem.casefold())
+        stems.append(stem)
+    return stems
+
+
+def _check_stem(stem: str) -> None:
+    """Refuse a stem that could escape the directory or that `safe_stem` would change."""
+    if not stem or safe_stem(f"{stem}.x") != stem:
+        raise ValueError(
+            f"unsafe output stem {stem!r}: use safe_stem() or unique_stems() to make one"
+        )
+
+
+def _format_list(formats: str | Iterable[str]) -> tuple[str, ...]:
+    """Accept "txt,srt" as well as ["txt", "srt"]; a bare str is never split into letters."""
+    if isinstance(formats, str):
+        return parse_formats(formats)
+    return parse_formats(",".join(formats))
+
+
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Yield a temporary file beside `path` that replaces `path` only on success."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        # mkstemp creates 0600; an output file should be readable like any other.
+        os.chmod(tmp_name, _FILE_MODE)
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def write_transcript(
+    transcript: Transcript, formats: str | Iterable[str], directory: Path, stem: str
+) -> list[Path]:
+    """Write `directory/<stem>.<ext>` for each format and return the paths in format order.
+
+    Everything is rendered before the first file is written, so a bad
+    format name never leaves a partial set behind. The directory is created
+    if needed; existing files of the same names are replaced.
+    """
+    _check_stem(stem)
+    outputs = [
+        (directory / f"{stem}.{e.extension}", e.render(transcript).encode("utf-8"))
+        for e in (get_exporter(f) for f in _format_list(formats))
+    ]
+    directory.mkdir(parents=True, exist_ok=True)
+    for path, data in outputs:
+        with _atomic_file(path) as handle:
+            handle.write(data)
+    return [path for path, _ in outputs]
+
+
+def zip_transcripts(
+    items: Sequence[tuple[str, Transcript]], formats: str | Iterable[str], zip_path: Path
+) -> Path:
+    """Write one zip holding `<stem>.<ext>` for every (stem, transcript) and format.
+
+    Stems must be safe and distinct ignoring case (`unique_stems` makes
+    them so); duplicates would become entries that overwrite each other on
+    extraction.
+    """
+    exporters = [get_exporter(f) for f in _format_list(formats)]
+    seen: set[str] = set()
+    for stem, _ in items:
+        _check_stem(stem)
+        if stem.casefold() in seen:
+            raise ValueError(f"duplicate output stem {stem!r} in zip; use unique_stems()")
+        seen.add(stem.casefold())
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    now = time.localtime()[:6]
+    with (
+        _atomic_file(zip_path) as handle,
+        zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+    ):
+        for stem, transcript in items:
+            for exporter in exporters:
+                info = zipfile.ZipInfo(f"{stem}.{exporter.extension}", date_time=now)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = (0o100000 | _FILE_MODE) << 16  # regular file, rw-r--r--
+                archive.writestr(info, exporter.render(transcript).encode("utf-8"))
+    return zip_path
