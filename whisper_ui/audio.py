@@ -1,0 +1,538 @@
+"""Audio intake: validate a file before it is queued, decode it, and cut long audio.
+
+Everything here goes through PyAV (the FFmpeg libraries), so no `ffmpeg` binary is
+needed at run time. Any input that cannot be transcribed becomes an `AudioError`
+whose message names the file as the user knows it and says why, in words a person
+can act on; raw PyAV exceptions and tracebacks never reach the caller.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+with warnings.catch_warnings():
+    # pydub imports `audioop` (deprecated on 3.11/3.12) and warns when no ffmpeg binary
+    # is on PATH; we only use its in-memory silence detection, which needs neither.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore", RuntimeWarning)
+    from pydub import AudioSegment
+    from pydub.silence import detect_nonsilent
+
+__all__ = ["AudioError", "MediaInfo", "decode", "probe", "split_on_silence"]
+
+# How many packets `probe` may decode while looking for the first audio sample before
+# it calls the stream undecodable (a few seconds of audio for every common codec).
+_PROBE_MAX_PACKETS = 250
+# Silence search resolution for `split_on_silence`; pydub's default of 1 ms costs
+# minutes on hour-long audio and buys nothing for choosing a cut point.
+_SILENCE_SEEK_MS = 10
+
+# First bytes of the containers people actually upload. When FFmpeg cannot open a
+# file that starts like one of these, the file is damaged (typically a cut-off upload
+# or an mp4 whose index was never written), not "some other kind of file".
+_MAGIC_PREFIXES = (
+    b"RIFF",  # wav, avi
+    b"RF64",  # wav > 4 GB
+    b"ID3",  # mp3 with a tag
+    b"OggS",  # ogg / opus
+    b"fLaC",  # flac
+    b"\x1a\x45\xdf\xa3",  # matroska / webm
+    b"FORM",  # aiff
+    b"#!AMR",  # amr
+    b"\x30\x26\xb2\x75",  # asf / wma
+    b"caff",  # core audio
+)
+_MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+
+
+class AudioError(Exception):
+    """Raised for any input that cannot be transcribed; str(e) == f"{name}: {reason}".
+
+    `name` is the name the user knows (an upload's original file name), because the
+    path may be a temporary file whose name means nothing to them.
+    """
+
+    path: str
+    name: str
+    reason: str
+
+    def __init__(
+        self, path: str | os.PathLike[str], reason: str, *, name: str | None = None
+    ) -> None:
+        self.path = os.fspath(path)
+        self.name = name if name else os.path.basename(self.path)
+        self.reason = reason
+        super().__init__(f"{self.name}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keyword-only `name` would be lost by the default pickling (process pools).
+        return (_rebuild_audio_error, (self.path, self.reason, self.name))
+
+
+def _rebuild_audio_error(path: str, reason: str, name: str) -> AudioError:
+    return AudioError(path, reason, name=name)
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What `probe` learned about a file that is fit to transcribe."""
+
+    path: str
+    name: str  # display name (default: basename of path)
+    duration: float  # seconds, > 0
+    container: str  # PyAV format name
+    codec: str  # audio codec name
+    sample_rate: int
+    channels: int
+    has_video: bool
+    size_bytes: int
+
+
+# ---- helpers ----------------------------------------------------------------
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason from an exception, without the file path FFmpeg appends."""
+    text = ""
+    if isinstance(exc, av.FFmpegError | OSError):
+        text = exc.strerror or ""
+    if not text:
+        text = str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]
+
+
+def _clock(seconds: float) -> str:
+    """`3725` -> `1:02:05`; `125` -> `2:05` (whole seconds, rounded up)."""
+    total = max(0, math.ceil(seconds - 1e-3))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _secs(seconds: float) -> str:
+    """Seconds for a message: whole numbers stay whole, others keep 3 decimals."""
+    if float(seconds).is_integer():
+        return str(int(seconds))
+    return f"{seconds:.3f}".rstrip("0")
+
+
+def _clock_note(seconds: float) -> str:
+    """` (1:02:05)` for a message; empty under a minute, where it adds nothing."""
+    return f" ({_clock(seconds)})" if seconds >= 60 else ""
+
+
+def _check_file(path: str, name: str) -> int:
+    """Reject what is not a readable, non-empty regular file; return its size."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise AudioError(path, "file not found", name=name) from None
+    except OSError as exc:
+        raise AudioError(path, f"could not be read: {_describe(exc)}", name=name) from None
+    if os.path.isdir(path):
+        raise AudioError(path, "is a folder, not a file", name=name)
+    if not os.path.isfile(path):
+        raise AudioError(path, "is not a regular file", name=name)
+    if st.st_size == 0:
+        raise AudioError(path, "file is empty (0 bytes)", name=name)
+    return st.st_size
+
+
+def _looks_like_media(path: str) -> bool:
+    """True when the file starts like a media container (see _MAGIC_PREFIXES)."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head.startswith(_MAGIC_PREFIXES) or head[4:8] in _MP4_BOXES:
+        return True
+    # MPEG audio frame sync (mp3 without a tag, ADTS aac): 11 set bits.
+    return len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
+
+
+def _unopenable(path: str, name: str, detail: str) -> AudioError:
+    """The error for a file FFmpeg cannot make sense of: damaged media, or not media."""
+    try:
+        damaged = _looks_like_media(path)
+    except OSError:
+        damaged = False
+    if damaged:
+        reason = f"could not be decoded: the file is damaged or incomplete ({detail})"
+    else:
+        reason = "not a recognised audio or video file"
+    return AudioError(path, reason, name=name)
+
+
+def _open(path: str, name: str) -> Any:
+    """Open `path` for reading with FFmpeg, mapping failures to AudioError.
+
+    The path goes through FFmpeg's explicit `file:` protocol, so a name such as
+    `call 10:30.mp3` is not taken for a `call 10` protocol URL.
+    """
+    try:
+        with open(path, "rb"):  # plain message for permission problems
+            pass
+    except OSError as exc:
+        raise AudioError(path, f"could not be read: {_describe(exc)}", name=name) from None
+    try:
+        return av.open("file:" + os.path.abspath(path), mode="r", metadata_errors="ignore")
+    except (
+        av.error.PermissionError,
+        av.error.FileNotFoundError,
+        av.error.IsADirectoryError,
+    ) as exc:
+        raise AudioError(path, f"could not be read: {_describe(exc)}", name=name) from None
+    except av.FFmpegError as exc:  # invalid data, end of file, I/O error while parsing...
+        raise _unopenable(path, name, _describe(exc)) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # anything else: never leak it raw
+        raise AudioError(path, f"could not be read: {_describe(exc)}", name=name) from None
+
+
+def _audio_stream(container: Any, path: str, name: str) -> Any:
+    """The first audio stream, or AudioError if the file has none."""
+    if not container.streams:
+        raise _unopenable(path, name, "no streams found")
+    if not container.streams.audio:
+        raise AudioError(path, "has no audio track", name=name)
+    stream = container.streams.audio[0]
+    if stream.codec_context is None:
+        raise AudioError(path, "could not be decoded: unsupported audio codec", name=name)
+    return stream
+
+
+def _decode_packet(packet: Any) -> list[Any]:
+    """Decode one packet (a seam: tests count how much `probe` decodes)."""
+    return list(packet.decode())
+
+
+def _metadata_duration(container: Any, stream: Any) -> float | None:
+    """Duration from the stream header, else the container header; None if unknown."""
+    if stream.duration is not None and stream.time_base:
+        seconds = float(stream.duration * stream.time_base)
+        if seconds > 0:
+            return seconds
+    if container.duration is not None and container.duration > 0:
+        return float(container.duration) / av.time_base
+    return None
+
+
+@dataclass
+class _Scan:
+    samples: int = 0  # decoded samples (at the stream's own rate)
+    first_error: BaseException | None = None
+    first_pts: int | None = None
+    end_pts: int | None = None
+
+    def note_error(self, exc: BaseException) -> None:
+        if self.first_error is None:
+            self.first_error = exc
+
+
+def _scan(container: Any, stream: Any, *, need_end: bool) -> _Scan:
+    """Decode until the first audio sample; with `need_end`, demux on to the end.
+
+    Demuxing without decoding is what keeps `probe` cheap on a file whose header
+    lacks a duration (a streamed webm): only packet timestamps are read.
+    """
+    scan = _Scan()
+    decoded_packets = 0
+    try:
+        for packet in container.demux(stream):
+            if need_end and packet.pts is not None and packet.size:
+                end = packet.pts + (packet.duration or 0)
+                if scan.first_pts is None or packet.pts < scan.first_pts:
+                    scan.first_pts = packet.pts
+                if scan.end_pts is None or end > scan.end_pts:
+                    scan.end_pts = end
+            if scan.samples == 0:
+                if decoded_packets >= _PROBE_MAX_PACKETS:
+                    break  # nothing decodes: give up without reading the whole file
+                decoded_packets += 1
+                try:
+                    scan.samples += sum(frame.samples for frame in _decode_packet(packet))
+                except (av.FFmpegError, ValueError) as exc:
+                    scan.note_error(exc)
+            elif not need_end:
+                break
+    except (av.FFmpegError, ValueError) as exc:  # demuxer gave up (truncated file)
+        scan.note_error(exc)
+    return scan
+
+
+def _count_seconds(path: str, name: str) -> float:
+    """Last-resort duration: decode everything and count the samples."""
+    with _open(path, name) as container:
+        stream = _audio_stream(container, path, name)
+        samples = 0
+        rate = 0
+        try:
+            for packet in container.demux(stream):
+                try:
+                    for frame in _decode_packet(packet):
+                        samples += frame.samples
+                        rate = frame.sample_rate or rate
+                except (av.FFmpegError, ValueError):
+                    continue
+        except (av.FFmpegError, ValueError):
+            pass
+    return samples / rate if rate else 0.0
+
+
+# ---- public API ---------------------------------------------------------------
+
+
+def probe(
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    max_duration_s: float | None = None,
+) -> MediaInfo:
+    """Check that a file can be transcribed, cheaply, before a job is queued.
+
+    Reads the headers, decodes only until the first audio comes out (so a damaged
+    stream is caught now rather than minutes into a job), and takes the duration
+    from the headers; only a file without one is read to the end (packet timestamps
+    first, full decoding as the last resort).
+
+    Raises AudioError with one of the reasons: "file not found", "file is empty
+    (0 bytes)", "not a recognised audio or video file", "has no audio track",
+    "could not be decoded: ...", "has no audio (duration 0 s)", "is N s long (...);
+    the limit is M s (...)", "could not be read: ...".
+    """
+    path = os.fspath(path)
+    name = name if name else os.path.basename(path)
+    try:
+        return _probe(path, name, max_duration_s)
+    except (AudioError, MemoryError):
+        raise
+    except Exception as exc:  # belt and braces: nothing raw escapes
+        raise AudioError(path, f"could not be read: {_describe(exc)}", name=name) from None
+
+
+def _probe(path: str, name: str, max_duration_s: float | None) -> MediaInfo:
+    size = _check_file(path, name)
+    with _open(path, name) as container:
+        stream = _audio_stream(container, path, name)
+        meta = _metadata_duration(container, stream)
+        scan = _scan(container, stream, need_end=meta is None)
+        ctx = stream.codec_context
+        codec = ctx.codec.canonical_name if ctx.codec is not None else (ctx.name or "unknown")
+        sample_rate = int(ctx.sample_rate or stream.sample_rate or 0)
+        channels = int(ctx.layout.nb_channels if ctx.layout else 0)
+        has_video = any(
+            not (s.disposition & av.stream.Disposition.attached_pic)  # cover art is no video
+            for s in container.streams.video
+        )
+        container_name = str(container.format.name)
+        time_base = stream.time_base
+
+    if scan.samples == 0:
+        if scan.first_error is not None:
+            raise AudioError(
+                path, f"could not be decoded: {_describe(scan.first_error)}", name=name
+            )
+        if meta is not None:  # the header promises audio but no frame is there
+            raise AudioError(
+                path, "could not be decoded: no audio frames found (truncated file?)", name=name
+            )
+        raise AudioError(path, "has no audio (duration 0 s)", name=name)
+
+    duration = meta
+    if duration is None:
+        if scan.first_pts is not None and scan.end_pts is not None and time_base:
+            duration = float((scan.end_pts - scan.first_pts) * time_base)
+        if not duration or duration <= 0:
+            duration = _count_seconds(path, name)
+    if duration <= 0:
+        raise AudioError(path, "has no audio (duration 0 s)", name=name)
+
+    if max_duration_s is not None and duration > max_duration_s:
+        shown = math.ceil(duration - 1e-3)  # 89.6 s reads "90 s", never "89 s"
+        raise AudioError(
+            path,
+            f"is {shown} s long{_clock_note(shown)}; "
+            f"the limit is {_secs(max_duration_s)} s{_clock_note(max_duration_s)}",
+            name=name,
+        )
+
+    return MediaInfo(
+        path=path,
+        name=name,
+        duration=duration,
+        container=container_name,
+        codec=codec,
+        sample_rate=sample_rate,
+        channels=channels,
+        has_video=has_video,
+        size_bytes=size,
+    )
+
+
+def decode(
+    path: str | os.PathLike[str],
+    *,
+    sample_rate: int = 16000,
+    name: str | None = None,
+) -> npt.NDArray[np.float32]:
+    """Decode the first audio track to mono float32 in [-1, 1] at `sample_rate`.
+
+    This is the input faster-whisper expects. Video is ignored; multichannel audio is
+    downmixed by FFmpeg's resampler through signed 16-bit, which (unlike a float
+    target) normalises the downmix so 5.1 speech cannot clip. Undecodable packets are
+    skipped, so a truncated file yields the audio before the damage; only a file that
+    yields no audio at all raises AudioError.
+    """
+    path = os.fspath(path)
+    name = name if name else os.path.basename(path)
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    try:
+        return _decode(path, name, sample_rate)
+    except (AudioError, MemoryError):
+        raise
+    except Exception as exc:
+        raise AudioError(path, f"could not be decoded: {_describe(exc)}", name=name) from None
+
+
+def _decode(path: str, name: str, sample_rate: int) -> npt.NDArray[np.float32]:
+    _check_file(path, name)
+    with _open(path, name) as container:
+        stream = _audio_stream(container, path, name)
+        chunks, first_error = _decode_s16_mono(container, stream, sample_rate)
+    total = sum(len(c) for c in chunks)
+    if total == 0:
+        if first_error is not None:
+            raise AudioError(path, f"could not be decoded: {_describe(first_error)}", name=name)
+        raise AudioError(path, "has no audio (duration 0 s)", name=name)
+    out = np.empty(total, dtype=np.float32)
+    pos = 0
+    for chunk in chunks:  # fill in place: no second full-size copy as with concatenate
+        out[pos : pos + len(chunk)] = chunk
+        pos += len(chunk)
+    out *= np.float32(1.0 / 32768.0)
+    return out
+
+
+def _decode_s16_mono(
+    container: Any, stream: Any, sample_rate: int
+) -> tuple[list[npt.NDArray[np.int16]], BaseException | None]:
+    """Decode and resample `stream`; return the int16 chunks and the first error.
+
+    Undecodable packets are skipped (as the ffmpeg tool does), and a demuxer that
+    stops early ends the stream, so damage costs only the damaged part.
+    """
+    chunks: list[npt.NDArray[np.int16]] = []
+    first_error: BaseException | None = None
+    resampler: Any = None
+    current: tuple[str, str, int] | None = None
+
+    def drain(frames: list[Any]) -> None:
+        for out in frames:
+            chunks.append(out.to_ndarray().reshape(-1).copy())
+
+    try:
+        for packet in container.demux(stream):
+            try:
+                frames = _decode_packet(packet)
+            except (av.FFmpegError, ValueError) as exc:
+                first_error = first_error or exc
+                continue
+            for frame in frames:
+                key = (frame.format.name, frame.layout.name, frame.sample_rate)
+                if key != current:  # a mid-stream format change needs a new resampler
+                    if resampler is not None:
+                        drain(resampler.resample(None))
+                    resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+                    current = key
+                frame.pts = None  # resample by sample count; odd timestamps must not drop audio
+                drain(resampler.resample(frame))
+    except (av.FFmpegError, ValueError) as exc:
+        first_error = first_error or exc
+    if resampler is not None:
+        drain(resampler.resample(None))
+    return chunks, first_error
+
+
+def split_on_silence(
+    samples: npt.NDArray[np.float32],
+    *,
+    sample_rate: int = 16000,
+    max_chunk_s: float = 600.0,
+    min_silence_ms: int = 700,
+    silence_thresh_db: float = -40.0,
+) -> list[tuple[float, float]]:
+    """Cut points for long audio: chunks of at most `max_chunk_s`, cut in silences.
+
+    Returns (start_s, end_s) pairs covering all of `samples`, in order, without gaps.
+    Each cut is placed in the middle of the latest silence (at least `min_silence_ms`
+    quieter than `silence_thresh_db` dBFS) in the second half of the chunk, so words
+    are not split; a stretch with no such silence is cut hard at `max_chunk_s`. Only
+    those search windows are examined, so the cost does not grow with silence count.
+    """
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    if max_chunk_s <= 0:
+        raise ValueError(f"max_chunk_s must be positive, got {max_chunk_s}")
+    flat = np.asarray(samples).reshape(-1)
+    n = len(flat)
+    if n == 0:
+        return []
+    max_len = max(1, int(max_chunk_s * sample_rate))
+    bounds: list[tuple[int, int]] = []
+    start = 0
+    while n - start > max_len:
+        hard = start + max_len
+        lo = start + max_len // 2
+        offset = _latest_silence_mid(flat[lo:hard], sample_rate, min_silence_ms, silence_thresh_db)
+        cut = hard if offset is None else lo + offset
+        if cut <= start:  # cannot happen with lo > start, but never loop forever
+            cut = hard
+        bounds.append((start, cut))
+        start = cut
+    bounds.append((start, n))
+    return [(s / sample_rate, e / sample_rate) for s, e in bounds]
+
+
+def _latest_silence_mid(
+    window: npt.NDArray[Any], sample_rate: int, min_silence_ms: int, silence_thresh_db: float
+) -> int | None:
+    """Sample offset of the middle of the last silence in `window`, or None."""
+    if window.dtype.kind == "f":
+        pcm = (np.clip(window, -1.0, 1.0) * 32767.0).astype("<i2")
+    else:
+        pcm = window.astype("<i2")
+    segment = AudioSegment(data=pcm.tobytes(), sample_width=2, frame_rate=sample_rate, channels=1)
+    length_ms = len(segment)
+    if length_ms <= min_silence_ms:
+        return None
+    voiced: list[list[int]] = detect_nonsilent(
+        segment,
+        min_silence_len=min_silence_ms,
+        silence_thresh=silence_thresh_db,
+        seek_step=_SILENCE_SEEK_MS,
+    )
+    if not voiced:  # the whole window is silent: any point will do, take the latest
+        return len(window)
+    # Silences are the gaps between voiced ranges, including before the first and
+    # after the last; pydub only reports gaps of at least min_silence_ms.
+    gaps: list[tuple[int, int]] = []
+    previous_end = 0
+    for begin, end in voiced:
+        if begin > previous_end:
+            gaps.append((previous_end, begin))
+        previous_end = end
+    if previous_end < length_ms:
+        gaps.append((previous_end, length_ms))
+    if not gaps:
+        return None
+    gap_start, gap_end = gaps[-1]
+    middle_ms = (gap_start + gap_end) / 2
+    return min(len(window), int(middle_ms * sample_rate / 1000))
