@@ -68,7 +68,7 @@ async def test_two_jobs_run_at_the_same_time_on_two_cores(services: Services) ->
     assert long_segments_after, "the long job should still be decoding"
     texts = {e.job_id: e.transcript.text for e in events if isinstance(e, Completed)}
     assert {"ocean", "chapter"} <= words(texts[jobs[0].id])
-    assert {"apples", "kitchen"} <= words(texts[jobs[1].id])
+    assert {"parked", "church"} <= words(texts[jobs[1].id])
 
 
 async def test_segments_stream_before_the_job_completes(services: Services) -> None:
@@ -92,7 +92,7 @@ async def test_every_format_and_a_bad_file_fails_alone(services: Services) -> No
     for name in ("speech.mp3", "speech.m4a", "speech.ogg"):
         assert by_name[name].status is JobStatus.COMPLETED
         text = services.dispatcher.transcript(by_name[name].id)
-        assert text is not None and {"fox", "lazy", "dog"} <= words(text.text)
+        assert text is not None and {"lazy", "tuesday", "weather"} <= words(text.text)
     video = services.dispatcher.transcript(by_name["video.mp4"].id)
     assert video is not None and {"garden", "cat"} <= words(video.text)
     for bad in ("not_audio.mp3", "corrupt.mp3"):

@@ -99,7 +99,6 @@ class Dispatcher:
         self._info: dict[str, TranscriptInfo] = {}
         self._transcripts: dict[str, Transcript] = {}
         self._cancel_flags: dict[str, threading.Event] = {}
-        self._admitting: tuple[str, asyncio.Task[Any]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -189,11 +188,10 @@ class Dispatcher:
             self.bus.publish(Cancelled(job_id))
             return True
         flag = self._cancel_flags.get(job_id)
-        if flag is not None:
-            flag.set()  # a running worker stops at the next segment
-        if self._admitting is not None and self._admitting[0] == job_id:
-            self._admitting[1].cancel()
-        return flag is not None
+        if flag is None:
+            return False
+        flag.set()  # the running worker stops at the next segment
+        return True
 
     # ---- the loop ------------------------------------------------------------
 
@@ -215,39 +213,71 @@ class Dispatcher:
 
     async def wait(self, job_id: str) -> Job:
         """Return the job once it reaches a terminal status."""
+        if job_id not in self._jobs:
+            raise KeyError(job_id)
         async for _ in self.bus.subscribe(job_id):
             pass
         return self._jobs[job_id]
 
     async def _run_forever(self) -> None:
+        """Admit jobs one at a time, taking a job off the queue only once it has a slot.
+
+        Until the pool grants a slot the job stays queued, so a requeued job or a
+        newcomer's file that becomes the head meanwhile goes first, and a cancel is
+        a plain removal from the queue.
+        """
         while True:
-            job = await self.queue.get()
-            if self._jobs[job.id].status is not JobStatus.QUEUED:
+            await self.queue.wait_nonempty()
+            head = self.queue.peek()
+            if head is None:
                 continue
-            self._cancel_flags[job.id] = threading.Event()
-            lease_cm = self.pool.lease(ModelSpec(job.options.model))
-            admission = asyncio.ensure_future(lease_cm.__aenter__())
-            self._admitting = (job.id, admission)
+            spec = ModelSpec(head.options.model)
             try:
-                lease = await asyncio.shield(admission)
-            except asyncio.CancelledError:
-                if not admission.cancelled():
-                    admission.cancel()
-                    raise  # the dispatcher itself is stopping
-                self._cancel_flags.pop(job.id, None)
-                self._transition(job.id, JobStatus.CANCELLED, finished_at=self._clock())
-                self.bus.publish(Cancelled(job.id))
+                lease_cm = self.pool.lease(spec)
+                lease = await self._admit(lease_cm, spec)
+            except Exception as exc:  # noqa: BLE001 - pool/model errors fail the asker only
+                job = self.queue.peek()
+                if job is not None and job.options.model == spec.model:
+                    self.queue.remove(job.id)
+                    log.warning("could not start %s: %s", job.name, exc)
+                    self._finish_failed(job.id, f"{job.name}: {exc}")
                 continue
-            except Exception as exc:  # noqa: BLE001 - pool/model errors fail this job only
-                log.warning("could not start %s: %s", job.name, exc)
-                self._cancel_flags.pop(job.id, None)
-                self._finish_failed(job.id, f"{job.name}: {exc}")
+            if lease is None:
+                continue  # the head changed to another model; plan again
+            job = self.queue.peek()
+            if job is None or job.options.model != spec.model:
+                await lease_cm.__aexit__(None, None, None)
                 continue
-            finally:
-                self._admitting = None
+            taken = self.queue.pop_nowait()  # counts as a turn for its submitter
+            assert taken is job
+            self._cancel_flags[job.id] = threading.Event()
             task = asyncio.get_running_loop().create_task(self._run_job(job.id, lease_cm, lease))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _admit(
+        self, lease_cm: AbstractAsyncContextManager[Lease], spec: ModelSpec
+    ) -> Lease | None:
+        """Wait for a slot for `spec`; None when the queue's head no longer wants it."""
+        admission = asyncio.ensure_future(lease_cm.__aenter__())
+        try:
+            while not admission.done():
+                changed = asyncio.ensure_future(self.queue.wait_changed())
+                try:
+                    await asyncio.wait({admission, changed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
+                head = self.queue.peek()
+                if not admission.done() and (head is None or head.options.model != spec.model):
+                    break
+        finally:
+            if not admission.done():
+                admission.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await admission
+        if admission.cancelled():
+            return None
+        return admission.result()
 
     async def _run_job(
         self, job_id: str, lease_cm: AbstractAsyncContextManager[Lease], lease: Lease
@@ -277,7 +307,10 @@ class Dispatcher:
         except audio.AudioError as exc:
             self._finish_failed(job_id, str(exc))
         except Exception as exc:  # noqa: BLE001 - one job's failure never stops the loop
-            if is_out_of_memory(exc):
+            if flag.is_set():
+                self._transition(job_id, JobStatus.CANCELLED, finished_at=self._clock())
+                self.bus.publish(Cancelled(job_id))
+            elif is_out_of_memory(exc):
                 self._out_of_memory(job_id, lease, exc)
             else:
                 log.exception("job %s (%s) failed", job_id, job.name)

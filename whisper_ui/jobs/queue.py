@@ -1,7 +1,8 @@
 """JobQueue: bounded, and fair between submitters.
 
-Jobs from one submission form a batch. `get()` takes turns between submitters
-(round-robin), so one person's upload of 500 files cannot starve another's 2;
+Jobs from one submission form a batch. Submitters take turns: the next job comes
+from the submitter served longest ago (a newcomer counts as never served), so one
+person's upload of 500 files cannot starve another's 2;
 a submitter's batches run in the order they arrived, and inside a batch jobs go
 first-in-first-out or shortest-audio-first. Jobs requeued after an out-of-memory
 error go before everything else: they were already admitted once.
@@ -33,7 +34,10 @@ class JobQueue:
         self._front: deque[Job] = deque()
         # submitter -> batch id -> jobs (insertion order is arrival order)
         self._by_submitter: OrderedDict[str, OrderedDict[str, list[Job]]] = OrderedDict()
+        self._last_served: dict[str, int] = {}
+        self._tick = 0
         self._nonempty = asyncio.Event()
+        self._changed = asyncio.Event()
         self._size = 0
 
     def __len__(self) -> int:
@@ -53,6 +57,7 @@ class JobQueue:
             batches.setdefault(job.batch_id, []).append(job)
         self._size += 1
         self._nonempty.set()
+        self._notify()
 
     def remove(self, job_id: str) -> Job | None:
         """Take a waiting job out (cancel); None if it is not waiting."""
@@ -78,14 +83,29 @@ class JobQueue:
             (s, OrderedDict((b, list(js)) for b, js in batches.items()))
             for s, batches in self._by_submitter.items()
         )
+        served = dict(self._last_served)
+        tick = self._tick
         while state:
-            submitter, batches = next(iter(state.items()))
+            submitter = min(state, key=lambda s: served.get(s, -1))
+            batches = state[submitter]
             result.append(self._take(batches))
+            tick += 1
+            served[submitter] = tick
             if not batches:
                 del state[submitter]
-            else:
-                state.move_to_end(submitter)
         return result
+
+    def peek(self) -> Job | None:
+        """The job `pop_nowait()` would return, left in place."""
+        if self._front:
+            return self._front[0]
+        if not self._by_submitter:
+            return None
+        batches = self._by_submitter[self._next_submitter()]
+        jobs = next(iter(batches.values()))
+        if self.schedule == "shortest":
+            return min(jobs, key=lambda j: j.duration)
+        return jobs[0]
 
     def position(self, job_id: str) -> int | None:
         """0 = next to run; None when the job is not waiting."""
@@ -101,14 +121,25 @@ class JobQueue:
             return job
         if not self._by_submitter:
             return None
-        submitter, batches = next(iter(self._by_submitter.items()))
+        submitter = self._next_submitter()
+        batches = self._by_submitter[submitter]
         job = self._take(batches)
-        if batches:
-            self._by_submitter.move_to_end(submitter)
-        else:
+        self._tick += 1
+        self._last_served[submitter] = self._tick
+        if not batches:
             del self._by_submitter[submitter]
         self._after_pop()
         return job
+
+    async def wait_nonempty(self) -> None:
+        while not self._size:
+            self._nonempty.clear()
+            await self._nonempty.wait()
+
+    async def wait_changed(self) -> None:
+        """Return after the next push or removal."""
+        self._changed.clear()
+        await self._changed.wait()
 
     async def get(self) -> Job:
         """Wait for and take the next job by the fairness rules."""
@@ -120,6 +151,13 @@ class JobQueue:
             await self._nonempty.wait()
 
     # ---- helpers -------------------------------------------------------------
+
+    def _next_submitter(self) -> str:
+        """Served longest ago first; newcomers (never served) before everyone."""
+        return min(self._by_submitter, key=lambda s: self._last_served.get(s, -1))
+
+    def _notify(self) -> None:
+        self._changed.set()
 
     def _take(self, batches: OrderedDict[str, list[Job]]) -> Job:
         batch_id, jobs = next(iter(batches.items()))
@@ -143,6 +181,7 @@ class JobQueue:
         self._size -= 1
         if self._size == 0:
             self._nonempty.clear()
+        self._notify()
 
     def _iter_all(self) -> list[Job]:
         jobs = list(self._front)
