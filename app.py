@@ -14,11 +14,11 @@ from collections.abc import AsyncIterator
 # No network at run time: set before gradio or huggingface_hub are imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from fastapi import FastAPI  # noqa: E402
+from fastapi import FastAPI
 
-from whisper_ui import __version__  # noqa: E402
-from whisper_ui.config import Settings  # noqa: E402
-from whisper_ui.services import Services, build_services  # noqa: E402
+from whisper_ui import __version__
+from whisper_ui.config import Settings
+from whisper_ui.services import Services, build_services
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:

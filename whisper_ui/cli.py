@@ -42,7 +42,9 @@ def _gib(n: int) -> str:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="yaml settings file (overrides configs/default.yaml)")
+    p.add_argument(
+        "--config", type=Path, help="yaml settings file (overrides configs/default.yaml)"
+    )
     p.add_argument("--model", help="catalog name (see `whisper-ui models`) or a model directory")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--compute-type", help="CTranslate2 compute type (default: int8 on CPU)")
@@ -110,6 +112,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         return 2
     settings = _settings(args)
     _offline_unless_hub(settings.model)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
     return asyncio.run(_transcribe(args, settings, formats))
 
 
@@ -135,7 +138,6 @@ async def _transcribe(
     if args.language == "auto":
         options = dataclasses.replace(options, language=None)
     out_dir: Path = args.output_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
     await services.start()
     try:
         try:
@@ -150,8 +152,12 @@ async def _transcribe(
         width = max(len(j.name) for j in jobs)
         bars = {
             job.id: tqdm(
-                total=100, desc=job.name.ljust(width), position=i, leave=True,
-                disable=not show, bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}",
+                total=100,
+                desc=job.name.ljust(width),
+                position=i,
+                leave=True,
+                disable=not show,
+                bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}",
                 file=sys.stderr,
             )
             for i, job in enumerate(jobs)

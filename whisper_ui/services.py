@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from whisper_ui.config import Settings
 from whisper_ui.domain import TranscribeOptions
@@ -37,7 +38,7 @@ class Services:
     bus: EventBus
     dispatcher: Dispatcher
 
-    def default_options(self, **changes: object) -> TranscribeOptions:
+    def default_options(self, **changes: Any) -> TranscribeOptions:
         """Per-job options from the settings' defaults, overridden by `changes`."""
         base = TranscribeOptions(
             model=self.settings.model,

@@ -19,22 +19,35 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     return subprocess.run(
         [sys.executable, "-m", "whisper_ui.cli", *args],
-        capture_output=True, text=True, timeout=300, env=env, cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=cwd,
     )
 
 
 def test_transcribe_writes_all_formats_and_a_bad_file_fails_alone(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = run_cli(
-        "transcribe", str(DATA / "speech.wav"), str(DATA / "not_audio.mp3"),
-        str(DATA / "video.mp4"), "--format", "all", "--output-dir", str(out), "--no-progress",
+        "transcribe",
+        str(DATA / "speech.wav"),
+        str(DATA / "not_audio.mp3"),
+        str(DATA / "video.mp4"),
+        "--format",
+        "all",
+        "--output-dir",
+        str(out),
+        "--no-progress",
     )
     assert result.returncode == 1, result.stderr
     error_lines = [line for line in result.stderr.splitlines() if "not_audio.mp3" in line]
     assert len(error_lines) == 1 and error_lines[0].startswith("error: not_audio.mp3: ")
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        f"{stem}.{ext}" for stem in ("speech", "video") for ext in ("txt", "srt", "vtt", "json", "tsv")
+        f"{stem}.{ext}"
+        for stem in ("speech", "video")
+        for ext in ("txt", "srt", "vtt", "json", "tsv")
     )
     assert {"lazy", "tuesday", "weather", "sunny"} <= words((out / "speech.txt").read_text())
     assert {"garden", "cat", "dinner"} <= words((out / "video.txt").read_text())
@@ -48,13 +61,24 @@ def test_transcribe_writes_all_formats_and_a_bad_file_fails_alone(tmp_path: Path
 
 def test_all_good_exits_zero_and_equal_stems_do_not_collide(tmp_path: Path) -> None:
     result = run_cli(
-        "transcribe", str(DATA / "speech.wav"), str(DATA / "speech.mp3"),
-        "--format", "txt,json", "-o", str(tmp_path), "--concurrency", "2",
-        "--word-timestamps", "--no-progress",
+        "transcribe",
+        str(DATA / "speech.wav"),
+        str(DATA / "speech.mp3"),
+        "--format",
+        "txt,json",
+        "-o",
+        str(tmp_path),
+        "--concurrency",
+        "2",
+        "--word-timestamps",
+        "--no-progress",
     )
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "speech-2.json", "speech-2.txt", "speech.json", "speech.txt",
+        "speech-2.json",
+        "speech-2.txt",
+        "speech.json",
+        "speech.txt",
     ]
     for stem in ("speech", "speech-2"):
         assert {"lazy", "weather"} <= words((tmp_path / f"{stem}.txt").read_text())
@@ -63,13 +87,17 @@ def test_all_good_exits_zero_and_equal_stems_do_not_collide(tmp_path: Path) -> N
 
 
 def test_translate_with_an_english_only_model_is_refused(tmp_path: Path) -> None:
-    result = run_cli("transcribe", str(DATA / "speech.wav"), "--task", "translate", "-o", str(tmp_path))
+    result = run_cli(
+        "transcribe", str(DATA / "speech.wav"), "--task", "translate", "-o", str(tmp_path)
+    )
     assert result.returncode == 2
     assert "English-only" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_unknown_format_is_a_clear_error(tmp_path: Path) -> None:
-    result = run_cli("transcribe", str(DATA / "speech.wav"), "--format", "docx", "-o", str(tmp_path))
+    result = run_cli(
+        "transcribe", str(DATA / "speech.wav"), "--format", "docx", "-o", str(tmp_path)
+    )
     assert result.returncode == 2 and "unknown export format 'docx'" in result.stderr
 
 
@@ -86,4 +114,6 @@ def test_models_lists_the_catalog_with_offline_availability() -> None:
     assert result.returncode == 0, result.stderr
     tiny = next(line for line in result.stdout.splitlines() if line.startswith("tiny.en "))
     assert " yes " in tiny and "(default)" in tiny
-    assert any(line.startswith("large-v3 ") and " no " in line for line in result.stdout.splitlines())
+    assert any(
+        line.startswith("large-v3 ") and " no " in line for line in result.stdout.splitlines()
+    )

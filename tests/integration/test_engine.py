@@ -115,7 +115,9 @@ async def test_cancel_a_running_job_frees_its_slot(services: Services) -> None:
     assert done.status is JobStatus.CANCELLED
     assert services.pool.snapshot().busy == 0
     (short,) = await services.dispatcher.submit([up("speech.wav")], services.default_options())
-    assert (await asyncio.wait_for(services.dispatcher.wait(short.id), 60)).status is JobStatus.COMPLETED
+    assert (
+        await asyncio.wait_for(services.dispatcher.wait(short.id), 60)
+    ).status is JobStatus.COMPLETED
 
 
 async def test_options_that_cannot_work_are_refused_before_queueing(services: Services) -> None:

@@ -60,10 +60,14 @@ def parts_entry(sha: str) -> CatalogEntry:
         size_mb=1,
         languages="multilingual",
         source_type="parts",
-        parts=(PackagePart("fakepart_1", "data/model.bin.part1"),
-               PackagePart("fakepart_2", "data/model.bin.part2")),
-        files=(PackagePart("fakepart_2", "data/config.json"),
-               PackagePart("fakepart_2", "data/tokenizer.json")),
+        parts=(
+            PackagePart("fakepart_1", "data/model.bin.part1"),
+            PackagePart("fakepart_2", "data/model.bin.part2"),
+        ),
+        files=(
+            PackagePart("fakepart_2", "data/config.json"),
+            PackagePart("fakepart_2", "data/tokenizer.json"),
+        ),
         sha256=sha,
         extra="fake",
     )
@@ -71,11 +75,15 @@ def parts_entry(sha: str) -> CatalogEntry:
 
 def test_parts_are_joined_once_and_checked(tmp_path: Path, fake_parts: tuple[Path, bytes]) -> None:
     _, payload = fake_parts
-    catalog = ModelCatalog(tmp_path / "cache", {"fake": parts_entry(hashlib.sha256(payload).hexdigest())})
+    catalog = ModelCatalog(
+        tmp_path / "cache", {"fake": parts_entry(hashlib.sha256(payload).hexdigest())}
+    )
     assert catalog.availability("fake").available
     resolved = catalog.resolve("fake")
     assert (resolved.path / "model.bin").read_bytes() == payload
-    assert (resolved.path / "config.json").is_file() and (resolved.path / "tokenizer.json").is_file()
+    assert (resolved.path / "config.json").is_file() and (
+        resolved.path / "tokenizer.json"
+    ).is_file()
     mtime = (resolved.path / "model.bin").stat().st_mtime_ns
     assert catalog.resolve("fake").path == resolved.path
     assert (resolved.path / "model.bin").stat().st_mtime_ns == mtime, "assembled only once"
@@ -98,7 +106,9 @@ def test_missing_part_package_names_the_extra(tmp_path: Path) -> None:
         catalog.resolve("fake")
 
 
-def test_hub_model_offline_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_model_offline_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     catalog = ModelCatalog(tmp_path)

@@ -33,7 +33,9 @@ def test_normal_path_and_oom_requeue() -> None:
 
 
 def test_values_are_frozen_and_text_joins_segments() -> None:
-    t = Transcript(TranscriptInfo("en", 1.0, 2.0), (Segment(0, 0, 1, " Hello"), Segment(1, 1, 2, " world. ")))
+    t = Transcript(
+        TranscriptInfo("en", 1.0, 2.0), (Segment(0, 0, 1, " Hello"), Segment(1, 1, 2, " world. "))
+    )
     assert t.text == "Hello world."
     with pytest.raises(dataclasses.FrozenInstanceError):
         t.source_name = "x"  # type: ignore[misc]

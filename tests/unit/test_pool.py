@@ -31,7 +31,9 @@ class FakeProbe:
         return Resources(tuple(self.devices))
 
     def set_free(self, device_id: str, free: int) -> None:
-        self.devices = [replace(d, free_bytes=free) if d.id == device_id else d for d in self.devices]
+        self.devices = [
+            replace(d, free_bytes=free) if d.id == device_id else d for d in self.devices
+        ]
 
 
 class FakeLoader:
@@ -62,7 +64,9 @@ class Clock:
 
 
 def cpu(cores: int = 2, free: int = 16 * GiB) -> DeviceInfo:
-    return DeviceInfo("cpu", 0, "Test CPU", 24 * GiB, free, physical_cores=cores, logical_cores=cores)
+    return DeviceInfo(
+        "cpu", 0, "Test CPU", 24 * GiB, free, physical_cores=cores, logical_cores=cores
+    )
 
 
 def gpu(index: int, free: int, total: int = 24 * GiB) -> DeviceInfo:

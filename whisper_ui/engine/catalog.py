@@ -195,8 +195,9 @@ class ModelCatalog:
             ok = _module_dir(entry.module) is not None
             return Availability(name, ok, "embedded" if ok else f"package {entry.module} missing")
         if entry.source_type == "parts":
-            missing = sorted({p.module for p in (*entry.parts, *entry.files)
-                              if _module_dir(p.module) is None})
+            missing = sorted(
+                {p.module for p in (*entry.parts, *entry.files) if _module_dir(p.module) is None}
+            )
             if missing:
                 hint = f" (pip install 'whisper-ui[{entry.extra}]')" if entry.extra else ""
                 return Availability(name, False, f"not installed{hint}")
@@ -242,8 +243,10 @@ class ModelCatalog:
         extras = [self._part_path(entry, p) for p in entry.files]
         signature = ";".join(f"{p}:{p.stat().st_size}" for p in sources)
         with self._lock:
-            if _is_model_dir(target) and marker.is_file() and (
-                marker.read_text(encoding="utf-8") == signature
+            if (
+                _is_model_dir(target)
+                and marker.is_file()
+                and (marker.read_text(encoding="utf-8") == signature)
             ):
                 return target
             self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -291,8 +294,7 @@ class ModelCatalog:
             return Path(download_model(repo_or_size, local_files_only=offline))
         except Exception as exc:
             where = (
-                "it is not in the local Hugging Face cache and downloads are off "
-                "(HF_HUB_OFFLINE=1)"
+                "it is not in the local Hugging Face cache and downloads are off (HF_HUB_OFFLINE=1)"
                 if offline
                 else f"the download failed ({type(exc).__name__}: {exc})"
             )

@@ -37,5 +37,5 @@ class WhisperLoader:
         # even if a stray reference (a traceback, a generator) is still alive.
         try:
             model.model.unload_model()
-        except Exception:  # noqa: BLE001 - best effort on a model being discarded
+        except Exception:
             log.debug("unload_model failed", exc_info=True)

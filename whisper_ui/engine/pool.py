@@ -122,7 +122,7 @@ class PoolSnapshot:
 
 @dataclass(frozen=True)
 class PoolConfig:
-    planner: PlannerSettings = PlannerSettings()
+    planner: PlannerSettings = field(default_factory=PlannerSettings)
     compute_type: str = "auto"
     idle_ttl_s: float = 600.0
     oom_cooldown_s: float = 300.0
@@ -163,7 +163,9 @@ class ModelPool:
         compute = spec.compute_type if spec.compute_type != "auto" else self._config.compute_type
         held: dict[str, int] = {}
         for inst in self._instances.values():
-            if inst.key.model == spec.model and (compute == "auto" or inst.key.compute_type == compute):
+            if inst.key.model == spec.model and (
+                compute == "auto" or inst.key.compute_type == compute
+            ):
                 held[inst.key.device] = held.get(inst.key.device, 0) + inst.held_bytes
         return plan_pool(
             resources,
@@ -234,14 +236,15 @@ class ModelPool:
 
     async def _load(self, inst: _Instance) -> None:
         try:
-            inst.model = await asyncio.to_thread(
-                self._loader.load, inst.key.model, inst.placement
-            )
+            inst.model = await asyncio.to_thread(self._loader.load, inst.key.model, inst.placement)
             log.info(
                 "loaded %s on %s (%s, %d workers)",
-                inst.key.model, inst.key.device, inst.key.compute_type, inst.max_workers,
+                inst.key.model,
+                inst.key.device,
+                inst.key.compute_type,
+                inst.max_workers,
             )
-        except BaseException as exc:  # noqa: BLE001 - every waiter must hear about it
+        except BaseException as exc:
             inst.load_error = exc
             async with self._cond:
                 if self._instances.get(inst.key) is inst:

@@ -139,9 +139,7 @@ class Dispatcher:
         if self._validate is not None:
             self._validate(options)
         batch = batch_id or uuid.uuid4().hex[:12]
-        probes = await asyncio.gather(
-            *(asyncio.to_thread(self._probe, u) for u in uploads)
-        )
+        probes = await asyncio.gather(*(asyncio.to_thread(self._probe, u) for u in uploads))
         good = sum(1 for p in probes if isinstance(p, audio.MediaInfo))
         if good and len(self.queue) + good > self.queue.max_size:
             raise QueueFull(len(self.queue))
@@ -235,7 +233,7 @@ class Dispatcher:
             try:
                 lease_cm = self.pool.lease(spec)
                 lease = await self._admit(lease_cm, spec)
-            except Exception as exc:  # noqa: BLE001 - pool/model errors fail the asker only
+            except Exception as exc:
                 job = self.queue.peek()
                 if job is not None and job.options.model == spec.model:
                     self.queue.remove(job.id)
@@ -306,7 +304,7 @@ class Dispatcher:
             self.bus.publish(Cancelled(job_id))
         except audio.AudioError as exc:
             self._finish_failed(job_id, str(exc))
-        except Exception as exc:  # noqa: BLE001 - one job's failure never stops the loop
+        except Exception as exc:
             if flag.is_set():
                 self._transition(job_id, JobStatus.CANCELLED, finished_at=self._clock())
                 self.bus.publish(Cancelled(job_id))
