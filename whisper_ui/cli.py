@@ -219,8 +219,6 @@ def cmd_devices(args: argparse.Namespace) -> int:
             if d.temperature_c is not None:
                 line += f", {d.temperature_c:.0f} °C"
         print(line)
-    if resources.gpu_note:
-        print(f"  (no GPU: {resources.gpu_note})")
     plan = services.plan()
     print(f"\nPool plan for model '{settings.model}':")
     if not plan.placements:

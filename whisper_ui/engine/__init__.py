@@ -1,0 +1,1 @@
+"""Model side: catalog, device measurement, pool planning, the pool and the transcriber."""
