@@ -17,6 +17,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from fastapi import FastAPI
 
 from whisper_ui import __version__
+from whisper_ui.api import include_api
+from whisper_ui.auth import Credentials
 from whisper_ui.config import Settings
 from whisper_ui.services import Services, build_services
 
@@ -24,6 +26,7 @@ from whisper_ui.services import Services, build_services
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     """Build the ASGI app; the dispatcher starts and stops with uvicorn's lifespan."""
     services = services or build_services(settings)
+    credentials = Credentials.build(settings.auth, settings.auth_file, settings.api_keys)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -35,20 +38,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
 
     api = FastAPI(title="whisper-ui", version=__version__, lifespan=lifespan)
     api.state.services = services
-
-    @api.get("/api/health", tags=["health"])
-    async def health() -> dict[str, object]:
-        """Liveness and a one-line view of the load."""
-        jobs = services.dispatcher.jobs()
-        running = sum(1 for j in jobs if j.status.value == "running")
-        return {
-            "status": "ok",
-            "version": __version__,
-            "model": settings.model,
-            "queued": len(services.queue),
-            "running": running,
-        }
-
+    include_api(api, services, credentials)
     return api
 
 

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     max_upload_mb: int = Field(2048, ge=1)
     max_queue: int = Field(1000, ge=1)
+    auth: list[str] = Field(default_factory=list)  # USER:PASSWORD entries
+    auth_file: Path | None = None
+    api_keys: dict[str, str] = Field(default_factory=dict)  # key -> user it acts as
+    share: bool = False
 
     model: str = "tiny.en"
     device: Literal["auto", "cpu", "cuda"] = "auto"

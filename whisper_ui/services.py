@@ -53,6 +53,56 @@ class Services:
     def plan(self, model: str | None = None) -> PoolPlan:
         return self.pool.plan_for(ModelSpec(model or self.settings.model))
 
+    def status(self) -> dict[str, Any]:
+        """Devices, pool and queue as plain data: the UI's resources panel and /api/resources."""
+        resources = self.probe.snapshot()
+        pool = self.pool.snapshot()
+        plan = self.pool.plan_for(ModelSpec(self.settings.model), resources)
+        slots = pool.slots or plan.total_workers
+        jobs = self.dispatcher.jobs()
+        return {
+            "devices": [
+                {
+                    "id": d.id,
+                    "kind": d.kind,
+                    "name": d.name,
+                    "total_bytes": d.total_bytes,
+                    "free_bytes": d.free_bytes,
+                    "physical_cores": d.physical_cores,
+                    "logical_cores": d.logical_cores,
+                    "utilization_pct": d.utilization_pct,
+                    "temperature_c": d.temperature_c,
+                }
+                for d in resources.devices
+            ],
+            "gpu_note": resources.gpu_note,
+            "pool": {
+                "instances": [dataclasses.asdict(i) for i in pool.instances],
+                "capacity": pool.capacity,
+                "slots": slots,
+                "busy": pool.busy,
+                "idle": max(0, slots - pool.busy),
+                "plan": [
+                    {
+                        "device": p.device.id,
+                        "workers": p.workers,
+                        "cpu_threads": p.cpu_threads,
+                        "compute_type": p.compute_type,
+                        "limited_by": p.limited_by,
+                    }
+                    for p in plan.placements
+                ],
+                "plan_notes": list(plan.notes),
+                "waiting_for_slot": pool.waiting,
+                "oom_caps": pool.oom_caps,
+            },
+            "queue": {
+                "queued": len(self.queue),
+                "running": sum(1 for j in jobs if j.status.value == "running"),
+                "max": self.queue.max_size,
+            },
+        }
+
     async def start(self) -> None:
         self.pool.start()
         self.dispatcher.start()

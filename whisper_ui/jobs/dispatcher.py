@@ -61,6 +61,10 @@ class OptionsError(ValueError):
     """Options that can never work (e.g. translate with an English-only model)."""
 
 
+class JobStateError(RuntimeError):
+    """The job exists but is in the wrong state for the request (e.g. retry a running job)."""
+
+
 @dataclass(frozen=True)
 class Upload:
     """One file handed to `submit`: where it is on disk and the name the user knows it by."""
@@ -173,6 +177,26 @@ class Dispatcher:
             )
         except audio.AudioError as exc:
             return exc
+
+    async def retry(self, job_id: str) -> Job:
+        """Queue a failed or cancelled job's file again, as a new job in the same batch.
+
+        A new id keeps every job's event log append-only and its terminal state final.
+        Raises KeyError for an unknown job and JobStateError for any other state.
+        """
+        job = self._jobs[job_id]
+        if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
+            raise JobStateError(
+                f"{job.name}: only a failed or cancelled job can be retried; "
+                f"this one is {job.status.value}"
+            )
+        (new,) = await self.submit(
+            [Upload(job.path, job.name)],
+            job.options,
+            submitter=job.submitter,
+            batch_id=job.batch_id,
+        )
+        return new
 
     # ---- cancellation --------------------------------------------------------
 
