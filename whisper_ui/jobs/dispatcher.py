@@ -31,6 +31,7 @@ from whisper_ui.domain import (
     Job,
     JobEvent,
     JobStatus,
+    Progress,
     Queued,
     Segment,
     SegmentAdded,
@@ -101,6 +102,7 @@ class Dispatcher:
         self._jobs: dict[str, Job] = {}
         self._segments: dict[str, list[Segment]] = {}
         self._info: dict[str, TranscriptInfo] = {}
+        self._progress: dict[str, float] = {}
         self._transcripts: dict[str, Transcript] = {}
         self._cancel_flags: dict[str, threading.Event] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -113,6 +115,13 @@ class Dispatcher:
 
     def jobs(self) -> list[Job]:
         return list(self._jobs.values())
+
+    def progress(self, job_id: str) -> float:
+        """Fraction of the job's audio decoded so far (1.0 once completed)."""
+        job = self._jobs.get(job_id)
+        if job is not None and job.status is JobStatus.COMPLETED:
+            return 1.0
+        return self._progress.get(job_id, 0.0)
 
     def transcript(self, job_id: str) -> Transcript | None:
         """The final transcript, or the partial one of a job still running."""
@@ -372,6 +381,8 @@ class Dispatcher:
             self._segments[event.job_id].append(event.segment)
         elif isinstance(event, InfoReady):
             self._info[event.job_id] = event.info
+        elif isinstance(event, Progress):
+            self._progress[event.job_id] = event.fraction
         self.bus.publish(event)
 
     # ---- the single owner of status changes ----------------------------------
