@@ -39,7 +39,34 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     api = FastAPI(title="whisper-ui", version=__version__, lifespan=lifespan)
     api.state.services = services
     include_api(api, services, credentials)
-    return api
+    return mount_ui(api, settings, services, credentials)
+
+
+def mount_ui(
+    api: FastAPI, settings: Settings, services: Services, credentials: Credentials
+) -> FastAPI:
+    """Mount the Gradio UI at / on the FastAPI app (never also launch() it)."""
+    data_dir = settings.resolved_data_dir
+    # Gradio copies uploads here first; keep them on the data disk, not in /tmp.
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(data_dir / "gradio-tmp"))
+    import gradio as gr
+
+    from whisper_ui.ui.app import CSS, build_ui
+
+    blocks = build_ui(services, data_dir)
+    mounted: FastAPI = gr.mount_gradio_app(
+        api,
+        blocks,
+        path="/",
+        auth=credentials.check_password if credentials.users else None,
+        auth_message="whisper-ui: log in to transcribe" if credentials.users else None,
+        allowed_paths=[str(data_dir / "exports")],
+        max_file_size=f"{settings.max_upload_mb}mb",
+        footer_links=["api"],
+        ssr_mode=False,
+        css=CSS,
+    )
+    return mounted
 
 
 def lan_addresses() -> list[str]:
@@ -54,14 +81,52 @@ def lan_addresses() -> list[str]:
     return sorted(set(found))
 
 
-def serve(settings: Settings, *, lan: bool = False) -> None:
+def banner(settings: Settings, credentials: Credentials) -> list[str]:
+    """The lines printed at start: every URL to open, and a warning for an open LAN server."""
+    port = settings.port
+    if settings.host in ("0.0.0.0", "::"):
+        hosts = ["127.0.0.1", *lan_addresses()]
+    else:
+        hosts = [settings.host]
+    lines = [f"whisper-ui: open http://{host}:{port}/" for host in hosts]
+    if settings.host not in ("127.0.0.1", "localhost", "::1") and not credentials.users:
+        lines.append(
+            "whisper-ui: WARNING: no login is configured, so anyone who can reach this "
+            "machine on the network can use it and see what is transcribed. "
+            "Add --auth USER:PASS (or --auth-file FILE)."
+        )
+    return lines
+
+
+def _try_share_link(port: int) -> None:
+    """Ask Gradio's share server for a public link; offline this fails and we say so."""
+    import secrets
+
+    try:
+        from gradio.networking import setup_tunnel
+
+        url = setup_tunnel("127.0.0.1", port, secrets.token_urlsafe(32), None, None)
+        print(f"whisper-ui: public share link: {url}", flush=True)
+    except Exception as exc:  # offline, firewall, missing frpc binary: all the same to a user
+        print(
+            f"whisper-ui: could not create a share link ({type(exc).__name__}: {exc}); "
+            "still serving on the addresses above",
+            flush=True,
+        )
+
+
+def serve(settings: Settings) -> None:
     """Run the app under uvicorn and print where to open it."""
+    import threading
+
     import uvicorn
 
+    credentials = Credentials.build(settings.auth, settings.auth_file, settings.api_keys)
     application = create_app(settings)
-    hosts = lan_addresses() if lan or settings.host == "0.0.0.0" else [settings.host]
-    for host in hosts or ["127.0.0.1"]:
-        print(f"whisper-ui: open http://{host}:{settings.port}/", flush=True)
+    for line in banner(settings, credentials):
+        print(line, flush=True)
+    if settings.share:
+        threading.Thread(target=_try_share_link, args=(settings.port,), daemon=True).start()
     uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning")
 
 

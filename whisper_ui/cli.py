@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 7860)")
     serve.add_argument("--lan", action="store_true", help="bind 0.0.0.0 and print the LAN URLs")
     serve.add_argument("--data-dir", type=Path, help="where jobs, uploads and exports live")
+    serve.add_argument(
+        "--auth", action="append", metavar="USER:PASS", help="require a login (repeatable)"
+    )
+    serve.add_argument("--auth-file", type=Path, help="file with one USER:PASS per line")
+    serve.add_argument(
+        "--share", action="store_true", help="also try a public share link (needs internet)"
+    )
 
     tr = sub.add_parser("transcribe", help="transcribe files and write transcripts")
     _add_common(tr)
@@ -259,11 +266,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host="0.0.0.0" if args.lan else args.host,
         port=args.port,
         data_dir=args.data_dir,
+        auth=args.auth,
+        auth_file=args.auth_file,
+        share=args.share or None,
     )
     _offline_unless_hub(settings.model)
     import app
 
-    app.serve(settings, lan=args.lan)
+    app.serve(settings)
     return 0
 
 
@@ -288,7 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # settings and model errors: one clear line, no traceback
         from pydantic import ValidationError
 
-        if isinstance(exc, ValidationError | FileNotFoundError):
+        from whisper_ui.auth import AuthConfigError
+
+        if isinstance(exc, ValidationError | FileNotFoundError | AuthConfigError):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise
