@@ -25,7 +25,7 @@ from whisper_ui.services import Services, build_services
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     """Build the ASGI app; the dispatcher starts and stops with uvicorn's lifespan."""
-    services = services or build_services(settings)
+    services = services or build_services(settings, persist=True)
     credentials = Credentials.build(settings.auth, settings.auth_file, settings.api_keys)
 
     @contextlib.asynccontextmanager

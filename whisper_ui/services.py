@@ -6,6 +6,7 @@ so the rest of the code never reads settings or constructs its own dependencies.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from whisper_ui.engine.resources import DeviceInfo, ResourceProbe, SystemProbe, 
 from whisper_ui.jobs.dispatcher import Dispatcher, OptionsError
 from whisper_ui.jobs.events import EventBus
 from whisper_ui.jobs.queue import JobQueue
+from whisper_ui.jobs.store import JobStore
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Services:
     queue: JobQueue
     bus: EventBus
     dispatcher: Dispatcher
+    store: JobStore | None = None
 
     def default_options(self, **changes: Any) -> TranscribeOptions:
         """Per-job options from the settings' defaults, overridden by `changes`."""
@@ -104,12 +107,18 @@ class Services:
         }
 
     async def start(self) -> None:
+        """Take back saved jobs (if persistent), then start the pool and the dispatcher."""
+        if self.store is not None:
+            saved = await asyncio.to_thread(self.store.load)
+            self.dispatcher.restore([(s.job, s.segments, s.info) for s in saved])
         self.pool.start()
         self.dispatcher.start()
 
     async def stop(self) -> None:
         await self.dispatcher.stop()
         await self.pool.close()
+        if self.store is not None:
+            self.store.close()
 
 
 def planner_settings(settings: Settings) -> PlannerSettings:
@@ -153,7 +162,9 @@ def build_services(
     probe: ResourceProbe | None = None,
     loader: Loader | None = None,
     catalog: ModelCatalog | None = None,
+    persist: bool = False,
 ) -> Services:
+    """Wire the engine and jobs; `persist` keeps jobs in <data_dir>/jobs.sqlite3 (server)."""
     catalog = catalog or ModelCatalog(settings.resolved_model_cache_dir)
     probe = probe or SystemProbe()
 
@@ -175,6 +186,7 @@ def build_services(
     )
     queue = JobQueue(settings.max_queue, settings.schedule)
     bus = EventBus()
+    store = JobStore(settings.resolved_data_dir / "jobs.sqlite3") if persist else None
     dispatcher = Dispatcher(
         pool,
         queue,
@@ -182,5 +194,6 @@ def build_services(
         max_duration_s=settings.max_duration_s,
         oom_retries=settings.oom_retries,
         validate=options_validator(catalog),
+        journal=store,
     )
-    return Services(settings, catalog, probe, pool, queue, bus, dispatcher)
+    return Services(settings, catalog, probe, pool, queue, bus, dispatcher, store)

@@ -22,7 +22,6 @@ import pytest
 
 from whisper_ui import audio
 from whisper_ui.domain import (
-    TERMINAL,
     Cancelled,
     Completed,
     Failed,
@@ -864,7 +863,7 @@ async def test_a_pool_error_fails_that_job_and_the_next_one_still_runs(
 # ---- 10. stop ------------------------------------------------------------------------
 
 
-async def test_stop_cancels_running_jobs_and_returns_promptly(
+async def test_stop_interrupts_running_jobs_and_requeues_them_promptly(
     make: Callable[..., Harness],
 ) -> None:
     started = threading.Event()
@@ -876,9 +875,11 @@ async def test_stop_cancels_running_jobs_and_returns_promptly(
     await asyncio.wait_for(h.dispatcher.stop(), 1.0)
     assert time.monotonic() - began < 0.5
 
+    # Interrupted, not cancelled: they go back to the queue to resume after a restart.
     for job in (first, second):
-        assert h.status(job) is JobStatus.CANCELLED
-        assert h.kinds(job.id)[-1] == "cancelled"
+        assert h.status(job) is JobStatus.QUEUED
+        assert h.kinds(job.id)[-1] == "queued"
+        assert job.id in h.queue
     assert h.pool.grants == h.pool.releases == 2
     # Stopped means stopped: a new submission is queued but does not run.
     [later] = await h.submit(SPEECH)
@@ -907,12 +908,12 @@ async def test_stop_does_not_lose_the_job_waiting_for_admission(
         await until(lambda: h.pool.waiting == 1, "the second job to wait for a slot")
         await asyncio.wait_for(h.dispatcher.stop(), TIMEOUT)
 
-    assert h.status(running) is JobStatus.CANCELLED
-    status = h.status(admitting)
-    assert status in TERMINAL or admitting.id in h.queue, status
-    # Either way, a restarted dispatcher finishes it (or it is already over).
+    assert h.status(running) is JobStatus.QUEUED and running.id in h.queue
+    assert h.status(admitting) is JobStatus.QUEUED and admitting.id in h.queue
+    # A restarted dispatcher finishes both.
     h.dispatcher.start()
-    assert (await h.finish(admitting)).status in TERMINAL
+    assert (await h.finish(running)).status is JobStatus.COMPLETED
+    assert (await h.finish(admitting)).status is JobStatus.COMPLETED
 
 
 # ---- cancel racing an out-of-memory error -----------------------------------------

@@ -58,6 +58,16 @@ class Pool(Protocol):
     def report_oom(self, lease: Lease) -> int: ...
 
 
+class Journal(Protocol):
+    """Where the dispatcher writes what happens (jobs.store.JobStore), so nothing is lost."""
+
+    def save_job(self, job: Job) -> None: ...
+
+    def add_segment(self, job_id: str, segment: Segment) -> None: ...
+
+    def set_info(self, job_id: str, info: TranscriptInfo) -> None: ...
+
+
 class OptionsError(ValueError):
     """Options that can never work (e.g. translate with an English-only model)."""
 
@@ -90,6 +100,7 @@ class Dispatcher:
         validate: Validator | None = None,
         clock: Callable[[], float] = time.time,
         worker: Worker | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.pool = pool
         self.queue = queue
@@ -99,12 +110,15 @@ class Dispatcher:
         self._validate = validate
         self._clock = clock
         self._worker: Worker = worker or _transcribe_file
+        self._journal = journal
         self._jobs: dict[str, Job] = {}
         self._segments: dict[str, list[Segment]] = {}
         self._info: dict[str, TranscriptInfo] = {}
         self._progress: dict[str, float] = {}
         self._transcripts: dict[str, Transcript] = {}
         self._cancel_flags: dict[str, threading.Event] = {}
+        self._stopping = False
+        self._user_cancelled: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -171,6 +185,8 @@ class Dispatcher:
             )
             self._jobs[job.id] = job
             self._segments[job.id] = []
+            if self._journal is not None:
+                self._journal.save_job(job)
             self.bus.publish(Queued(job.id))
             if isinstance(probe, audio.AudioError):
                 self._finish_failed(job.id, str(probe))
@@ -207,6 +223,51 @@ class Dispatcher:
         )
         return new
 
+    def restore(
+        self,
+        stored: Sequence[tuple[Job, Sequence[Segment], TranscriptInfo | None]],
+    ) -> int:
+        """Take back jobs saved before a restart; returns how many were queued again.
+
+        Finished jobs come back with their transcripts and a replayed event log (so a
+        late subscriber still gets the history). Queued jobs queue again; jobs that were
+        running resume after their last saved segment, at the head of the queue, and
+        keep the segments they had: nothing is decoded or published twice.
+        """
+        requeued = 0
+        for job, segments, info in stored:
+            if job.id in self._jobs:
+                continue
+            self._jobs[job.id] = job
+            self._segments[job.id] = list(segments)
+            if info is not None:
+                self._info[job.id] = info
+            self.bus.publish(Queued(job.id))
+            if info is not None:
+                self.bus.publish(InfoReady(job.id, info))
+            for segment in segments:
+                self.bus.publish(SegmentAdded(job.id, segment))
+            if job.status is JobStatus.COMPLETED:
+                transcript = self.transcript(job.id)
+                assert transcript is not None
+                self._transcripts[job.id] = transcript
+                self.bus.publish(Completed(job.id, transcript))
+            elif job.status is JobStatus.FAILED:
+                self.bus.publish(Failed(job.id, job.error or f"{job.name}: failed"))
+            elif job.status is JobStatus.CANCELLED:
+                self.bus.publish(Cancelled(job.id))
+            else:
+                if job.status is JobStatus.RUNNING:
+                    self._transition(job.id, JobStatus.QUEUED)
+                    self.bus.publish(
+                        Queued(job.id, requeued=True, reason="resumed after a restart")
+                    )
+                if segments and job.duration:
+                    self._progress[job.id] = min(1.0, segments[-1].end / job.duration)
+                self.queue.push(self._jobs[job.id], front=bool(segments))
+                requeued += 1
+        return requeued
+
     # ---- cancellation --------------------------------------------------------
 
     def cancel(self, job_id: str) -> bool:
@@ -221,17 +282,24 @@ class Dispatcher:
         flag = self._cancel_flags.get(job_id)
         if flag is None:
             return False
+        self._user_cancelled.add(job_id)
         flag.set()  # the running worker stops at the next segment
         return True
 
     # ---- the loop ------------------------------------------------------------
 
     def start(self) -> None:
+        self._stopping = False
         if self._loop_task is None:
             self._loop_task = asyncio.get_running_loop().create_task(self._run_forever())
 
     async def stop(self) -> None:
-        """Cancel running jobs and stop admitting; waits for worker threads to notice."""
+        """Stop admitting and interrupt running jobs; waits for worker threads to notice.
+
+        Interrupted jobs go back to QUEUED (not CANCELLED): with a journal they resume
+        after their last saved segment when the server starts again.
+        """
+        self._stopping = True
         if self._loop_task is not None:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -333,8 +401,13 @@ class Dispatcher:
 
             await asyncio.to_thread(self._worker, job, lease, resume, emit, flag.is_set)
         except TranscriptionCancelled:
-            self._transition(job_id, JobStatus.CANCELLED, finished_at=self._clock())
-            self.bus.publish(Cancelled(job_id))
+            if self._stopping and job_id not in self._user_cancelled:
+                self._transition(job_id, JobStatus.QUEUED)
+                self.bus.publish(Queued(job_id, requeued=True, reason="server stopping"))
+                self.queue.push(self._jobs[job_id], front=True)
+            else:
+                self._transition(job_id, JobStatus.CANCELLED, finished_at=self._clock())
+                self.bus.publish(Cancelled(job_id))
         except audio.AudioError as exc:
             self._finish_failed(job_id, str(exc))
         except Exception as exc:
@@ -356,6 +429,7 @@ class Dispatcher:
             self.bus.publish(Completed(job_id, transcript))
         finally:
             self._cancel_flags.pop(job_id, None)
+            self._user_cancelled.discard(job_id)
             await lease_cm.__aexit__(None, None, None)
 
     def _out_of_memory(self, job_id: str, lease: Lease, exc: BaseException) -> None:
@@ -379,8 +453,12 @@ class Dispatcher:
             return
         if isinstance(event, SegmentAdded):
             self._segments[event.job_id].append(event.segment)
+            if self._journal is not None:
+                self._journal.add_segment(event.job_id, event.segment)
         elif isinstance(event, InfoReady):
             self._info[event.job_id] = event.info
+            if self._journal is not None:
+                self._journal.set_info(event.job_id, event.info)
         elif isinstance(event, Progress):
             self._progress[event.job_id] = event.fraction
         self.bus.publish(event)
@@ -392,6 +470,8 @@ class Dispatcher:
         check_transition(job.status, status)
         job = dataclasses.replace(job, status=status, **changes)
         self._jobs[job_id] = job
+        if self._journal is not None:
+            self._journal.save_job(job)
         return job
 
     def _finish_failed(self, job_id: str, message: str) -> None:

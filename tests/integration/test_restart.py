@@ -1,0 +1,91 @@
+"""Nothing is lost across restarts: jobs and segments persist; running jobs resume."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA, words
+from whisper_ui.config import Settings
+from whisper_ui.domain import JobStatus, Segment, SegmentAdded, TranscribeOptions, TranscriptInfo
+from whisper_ui.jobs.dispatcher import Upload
+from whisper_ui.jobs.store import JobStore
+from whisper_ui.services import build_services
+
+pytestmark = pytest.mark.integration
+
+
+def test_store_round_trips_jobs_segments_and_info(tmp_path: Path) -> None:
+    from whisper_ui.domain import Job, Word
+
+    store = JobStore(tmp_path / "jobs.sqlite3")
+    job = Job("a", "/x.wav", "naïve name.wav", TranscribeOptions(language="en"), 12.5)
+    store.save_job(job)
+    seg = Segment(0, 0.0, 2.0, " Hé there", (Word(0.0, 1.0, " Hé", 0.9),), -0.2, 0.01)
+    store.add_segment("a", seg)
+    store.set_info("a", TranscriptInfo("en", 0.99, 12.5))
+    store.save_job(Job("b", "/y.wav", "y.wav", TranscribeOptions(), 3.0))
+    store.save_job(job.__class__(**{**job.__dict__, "status": JobStatus.RUNNING}))
+    store.close()
+
+    loaded = JobStore(tmp_path / "jobs.sqlite3").load()
+    assert [s.job.id for s in loaded] == ["a", "b"], "submission order survives updates"
+    first = loaded[0]
+    assert first.job.status is JobStatus.RUNNING and first.job.name == "naïve name.wav"
+    assert first.job.options == TranscribeOptions(language="en")
+    assert first.segments == (seg,)
+    assert first.info == TranscriptInfo("en", 0.99, 12.5)
+
+
+async def test_a_restart_resumes_running_jobs_and_keeps_finished_ones(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, concurrency=2)
+    options = TranscribeOptions(beam_size=1)
+    first = build_services(settings, persist=True)
+    await first.start()
+    short, long_job, bad = await first.dispatcher.submit(
+        [
+            Upload(str(DATA / "speech.wav"), "speech.wav"),
+            Upload(str(DATA / "long_speech.mp3"), "long_speech.mp3"),
+            Upload(str(DATA / "not_audio.mp3"), "not_audio.mp3"),
+        ],
+        options,
+    )
+    await asyncio.wait_for(first.dispatcher.wait(short.id), 60)
+    seen = 0
+    async for event in first.bus.subscribe(long_job.id):
+        if isinstance(event, SegmentAdded):
+            seen += 1
+            if seen == 3:
+                break
+    # A clean stop interrupts the running job mid-file; it must come back, not be cancelled.
+    await first.stop()
+    saved = JobStore(tmp_path / "jobs.sqlite3").load()
+    by_id = {s.job.id: s for s in saved}
+    assert by_id[short.id].job.status is JobStatus.COMPLETED
+    assert by_id[bad.id].job.status is JobStatus.FAILED
+    assert len(by_id[long_job.id].segments) >= 3
+    assert by_id[long_job.id].job.status is JobStatus.QUEUED
+
+    second = build_services(settings, persist=True)
+    await second.start()
+    try:
+        done = await asyncio.wait_for(second.dispatcher.wait(long_job.id), 120)
+        assert done.status is JobStatus.COMPLETED
+        transcript = second.dispatcher.transcript(long_job.id)
+        assert transcript is not None
+        ids = [s.id for s in transcript.segments]
+        assert ids == list(range(len(ids))), "segments continue, none duplicated"
+        assert {"chapter", "ocean", "mountains", "railway"} <= words(transcript.text)
+        # Finished jobs are listed again, with their transcripts and reasons.
+        old_short = second.dispatcher.get(short.id)
+        assert old_short is not None and old_short.status is JobStatus.COMPLETED
+        short_text = second.dispatcher.transcript(short.id)
+        assert short_text is not None and {"lazy", "weather"} <= words(short_text.text)
+        old_bad = second.dispatcher.get(bad.id)
+        assert old_bad is not None and old_bad.error and "not_audio.mp3" in old_bad.error
+        history = [e.kind for e in second.bus.history(short.id)]
+        assert history[0] == "queued" and history[-1] == "completed"
+    finally:
+        await second.stop()
