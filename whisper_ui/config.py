@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     oom_retries: int = Field(2, ge=0)
     model_cache_dir: Path | None = None
 
+    retention_days: float = Field(30.0, ge=0)
     schedule: Literal["fifo", "shortest"] = "fifo"
     max_duration_s: float = Field(14400.0, gt=0)
     language: str | None = None

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from whisper_ui.config import Settings
-from whisper_ui.domain import TranscribeOptions
+from whisper_ui.domain import TERMINAL, Job, TranscribeOptions
 from whisper_ui.engine.catalog import ModelCatalog
 from whisper_ui.engine.loader import WhisperLoader
 from whisper_ui.engine.planner import (
@@ -40,6 +43,7 @@ class Services:
     bus: EventBus
     dispatcher: Dispatcher
     store: JobStore | None = None
+    _tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
     def default_options(self, **changes: Any) -> TranscribeOptions:
         """Per-job options from the settings' defaults, overridden by `changes`."""
@@ -106,15 +110,54 @@ class Services:
             },
         }
 
+    def delete_job(self, job_id: str) -> Job:
+        """Forget a finished job and remove its staged upload and its exports.
+
+        Raises KeyError (unknown) or JobStateError (still queued or running).
+        """
+        job = self.dispatcher.forget(job_id)
+        data_dir = self.settings.resolved_data_dir
+        uploads = (data_dir / "uploads").resolve()
+        folder = Path(job.path).resolve().parent
+        still_used = any(j.path == job.path for j in self.dispatcher.jobs())  # a retry
+        if folder.parent == uploads and not still_used:
+            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(data_dir / "exports" / job.id, ignore_errors=True)
+        return job
+
+    def sweep(self, now: float | None = None) -> list[str]:
+        """Delete finished jobs older than retention_days; returns their ids."""
+        days = self.settings.retention_days
+        if days <= 0:
+            return []
+        cutoff = (time.time() if now is None else now) - days * 86400
+        old = [
+            j.id
+            for j in self.dispatcher.jobs()
+            if j.status in TERMINAL and (j.finished_at or j.created_at) < cutoff
+        ]
+        for job_id in old:
+            self.delete_job(job_id)
+        return old
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            self.sweep()
+            await asyncio.sleep(3600)
+
     async def start(self) -> None:
         """Take back saved jobs (if persistent), then start the pool and the dispatcher."""
         if self.store is not None:
             saved = await asyncio.to_thread(self.store.load)
             self.dispatcher.restore([(s.job, s.segments, s.info) for s in saved])
+            self._tasks.append(asyncio.get_running_loop().create_task(self._sweep_forever()))
         self.pool.start()
         self.dispatcher.start()
 
     async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
         await self.dispatcher.stop()
         await self.pool.close()
         if self.store is not None:

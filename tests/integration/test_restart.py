@@ -89,3 +89,38 @@ async def test_a_restart_resumes_running_jobs_and_keeps_finished_ones(tmp_path: 
         assert history[0] == "queued" and history[-1] == "completed"
     finally:
         await second.stop()
+
+
+async def test_delete_and_retention_remove_a_job_and_its_files(tmp_path: Path) -> None:
+    from whisper_ui.jobs.dispatcher import JobStateError
+    from whisper_ui.jobs.intake import stage_file
+
+    settings = Settings(data_dir=tmp_path, concurrency=2, retention_days=7)
+    svc = build_services(settings, persist=True)
+    await svc.start()
+    try:
+        uploads = tmp_path / "uploads"
+        staged = [stage_file(DATA / n, n, uploads) for n in ("speech.wav", "second_speech.wav")]
+        keep, old = await svc.dispatcher.submit(staged, TranscribeOptions(beam_size=1))
+        with pytest.raises(JobStateError):
+            svc.delete_job(keep.id)  # still queued or running
+        for job in (keep, old):
+            await asyncio.wait_for(svc.dispatcher.wait(job.id), 60)
+        exports = tmp_path / "exports" / old.id
+        exports.mkdir(parents=True)
+        (exports / "x.txt").write_text("x")
+        svc.delete_job(old.id)
+        assert not Path(old.path).exists() and not Path(old.path).parent.exists()
+        assert not exports.exists()
+        assert svc.dispatcher.get(old.id) is None and svc.bus.history(old.id) == []
+        assert [s.job.id for s in JobStore(tmp_path / "jobs.sqlite3").load()] == [keep.id]
+        with pytest.raises(KeyError):
+            svc.delete_job(old.id)
+        # Retention: nothing is old yet; eight days later the finished job goes.
+        assert svc.sweep() == []
+        finished = svc.dispatcher.get(keep.id)
+        assert finished is not None and finished.finished_at is not None
+        assert svc.sweep(now=finished.finished_at + 8 * 86400) == [keep.id]
+        assert not Path(keep.path).exists()
+    finally:
+        await svc.stop()

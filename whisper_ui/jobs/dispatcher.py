@@ -67,6 +67,8 @@ class Journal(Protocol):
 
     def set_info(self, job_id: str, info: TranscriptInfo) -> None: ...
 
+    def delete(self, job_id: str) -> None: ...
+
 
 class OptionsError(ValueError):
     """Options that can never work (e.g. translate with an English-only model)."""
@@ -267,6 +269,22 @@ class Dispatcher:
                 self.queue.push(self._jobs[job.id], front=bool(segments))
                 requeued += 1
         return requeued
+
+    def forget(self, job_id: str) -> Job:
+        """Drop a finished job from memory and the journal; its files are the caller's.
+
+        Raises KeyError for an unknown job and JobStateError while it is not finished
+        (cancel it first).
+        """
+        job = self._jobs[job_id]
+        if job.status not in TERMINAL:
+            raise JobStateError(f"{job.name}: cancel the job before deleting it")
+        for table in (self._jobs, self._segments, self._info, self._transcripts, self._progress):
+            table.pop(job_id, None)
+        self.bus.forget(job_id)
+        if self._journal is not None:
+            self._journal.delete(job_id)
+        return job
 
     # ---- cancellation --------------------------------------------------------
 
