@@ -21,6 +21,7 @@ from whisper_ui.api import include_api
 from whisper_ui.auth import Credentials
 from whisper_ui.config import Settings
 from whisper_ui.services import Services, build_services
+from whisper_ui.ui.identity import ClientIdMiddleware
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -39,6 +40,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     api = FastAPI(title="whisper-ui", version=__version__, lifespan=lifespan)
     api.state.services = services
     include_api(api, services, credentials)
+    api.add_middleware(ClientIdMiddleware)
     return mount_ui(api, settings, services, credentials)
 
 

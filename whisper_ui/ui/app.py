@@ -30,6 +30,7 @@ from whisper_ui.jobs.intake import discard, stage_file
 from whisper_ui.jobs.queue import QueueFull
 from whisper_ui.services import Services
 from whisper_ui.ui import view
+from whisper_ui.ui.identity import client_id
 
 # By extension, not by "audio"/"video" categories: those depend on the system's mime
 # table and reject .m4a/.flac/.ogg/.mkv on a bare machine (GRADIO_NOTES.md).
@@ -50,12 +51,18 @@ CSS = """
 
 
 def owner_of(request: gr.Request | None) -> str:
-    """A logged-in user owns their jobs across tabs; otherwise the browser session does."""
+    """A logged-in user owns their jobs; else the browser (cookie); else the page session."""
     if request is None:
         return "anonymous"
     username = getattr(request, "username", None)
     if username:
         return str(username)
+    try:
+        browser = client_id(request.cookies)
+    except AttributeError:
+        browser = None
+    if browser:
+        return f"browser:{browser}"
     return f"session:{getattr(request, 'session_hash', None) or 'unknown'}"
 
 
@@ -345,14 +352,15 @@ class WebUI:
                         label="Queue",
                         elem_id="queue",
                         wrap=True,
+                        column_widths=["24%", "9%", "25%", "9%", "7%", "9%", "9%", "8%"],
                     )
                     with gr.Row():
                         picker = gr.Dropdown(
-                            choices=[], label="Show file", elem_id="picker", scale=3
+                            choices=[], label="Show file", elem_id="picker", scale=5
                         )
-                        cancel = gr.Button("Cancel", size="sm", scale=1)
-                        cancel_all = gr.Button("Cancel all", size="sm", scale=1)
-                        retry = gr.Button("Retry", size="sm", scale=1)
+                        cancel = gr.Button("Cancel", size="sm", scale=1, min_width=70)
+                        cancel_all = gr.Button("Cancel all", size="sm", scale=1, min_width=70)
+                        retry = gr.Button("Retry", size="sm", scale=1, min_width=70)
                     transcript = gr.Textbox(
                         label="Transcript",
                         lines=14,

@@ -16,6 +16,7 @@ QUEUE_HEADERS = [
     "File", "Duration", "Status", "Progress", "Place", "Elapsed", "Remaining", "Device",
 ]  # fmt: skip
 
+REASON_CHARS = 80
 # Until a job has finished on this machine, assume tiny.en-on-CPU speed (measured ~8x).
 DEFAULT_SPEED = 8.0
 
@@ -90,7 +91,10 @@ def queue_rows(rows: Sequence[JobRow], now: float, speed: float, slots: int) -> 
         job = row.job
         status = job.status.value
         if job.status is JobStatus.FAILED and job.error:
-            status = f"failed: {job.error.removeprefix(job.name + ': ')}"
+            reason = job.error.removeprefix(job.name + ": ")
+            if len(reason) > REASON_CHARS:  # the whole text shows in the transcript box
+                reason = reason[: REASON_CHARS - 1].rstrip() + "…"
+            status = f"failed: {reason}"
         elapsed: float | None = None
         if job.started_at:
             elapsed = (job.finished_at or now) - job.started_at
