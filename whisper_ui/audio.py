@@ -169,6 +169,21 @@ def _unopenable(path: str, name: str, detail: str) -> AudioError:
     return AudioError(path, reason, name=name)
 
 
+def _undecodable(path: str, name: str, exc: BaseException) -> AudioError:
+    """The error for an opened file from which no audio decodes at all.
+
+    FFmpeg's format sniffing accepts some files that are not media (a zip holding a
+    wav opens as mp3); when the file does not start like media either, say so.
+    """
+    try:
+        media = _looks_like_media(path)
+    except OSError:
+        media = True
+    if not media:
+        return AudioError(path, "not a recognised audio or video file", name=name)
+    return AudioError(path, f"could not be decoded: {_describe(exc)}", name=name)
+
+
 def _open(path: str, name: str) -> Any:
     """Open `path` for reading with FFmpeg, mapping failures to AudioError.
 
@@ -336,9 +351,7 @@ def _probe(path: str, name: str, max_duration_s: float | None) -> MediaInfo:
 
     if scan.samples == 0:
         if scan.first_error is not None:
-            raise AudioError(
-                path, f"could not be decoded: {_describe(scan.first_error)}", name=name
-            )
+            raise _undecodable(path, name, scan.first_error)
         if meta is not None:  # the header promises audio but no frame is there
             raise AudioError(
                 path, "could not be decoded: no audio frames found (truncated file?)", name=name
@@ -410,7 +423,7 @@ def _decode(path: str, name: str, sample_rate: int) -> npt.NDArray[np.float32]:
     total = sum(len(c) for c in chunks)
     if total == 0:
         if first_error is not None:
-            raise AudioError(path, f"could not be decoded: {_describe(first_error)}", name=name)
+            raise _undecodable(path, name, first_error)
         raise AudioError(path, "has no audio (duration 0 s)", name=name)
     out = np.empty(total, dtype=np.float32)
     pos = 0
