@@ -1,21 +1,33 @@
-"""HTTP API mounted beside the UI: health and resources (jobs and OpenAI routes join here)."""
+"""HTTP API mounted beside the UI: health, resources, the jobs API and OpenAI's /v1 routes.
+
+`include_api` is the single entry point app.py calls. Every route answers errors in
+one JSON shape (errors.py) and, when credentials are configured, needs them
+(deps.py) — health included, so an open port reveals nothing.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from whisper_ui import __version__
+from whisper_ui.api.deps import owner_dependency
+from whisper_ui.api.errors import errors, install_error_handlers
+from whisper_ui.api.jobs import jobs_router
+from whisper_ui.api.models import models_router
+from whisper_ui.api.openai import openai_router
+from whisper_ui.api.schema import install_openapi
 from whisper_ui.auth import Credentials
 from whisper_ui.services import Services
 
 
 def include_api(app: FastAPI, services: Services, credentials: Credentials) -> None:
-    """Register every API route on `app`."""
-    router = APIRouter(prefix="/api")
+    """Register every API route, the error handlers and the schema fix-ups on `app`."""
+    owner = owner_dependency(credentials)
+    router = APIRouter(prefix="/api", dependencies=[Depends(owner)])
 
-    @router.get("/health", tags=["health"])
+    @router.get("/health", tags=["health"], responses=errors())
     async def health() -> dict[str, Any]:
         """Liveness and a one-line view of the load; cheap enough to poll."""
         jobs = services.dispatcher.jobs()
@@ -27,9 +39,14 @@ def include_api(app: FastAPI, services: Services, credentials: Credentials) -> N
             "running": sum(1 for j in jobs if j.status.value == "running"),
         }
 
-    @router.get("/resources", tags=["health"])
+    @router.get("/resources", tags=["health"], responses=errors())
     async def resources() -> dict[str, Any]:
         """Devices (free/total memory, utilization, temperature) and the pool's slots."""
         return services.status()
 
     app.include_router(router)
+    app.include_router(jobs_router(services, owner))
+    app.include_router(openai_router(services, owner))
+    app.include_router(models_router(services, owner))
+    install_error_handlers(app)
+    install_openapi(app)

@@ -1,0 +1,50 @@
+"""Who is asking: the owner of a request, and the jobs that owner may see.
+
+With credentials configured every API route needs HTTP Basic or a Bearer API key;
+without, everyone is "anonymous". Another user's job is reported as missing (404),
+never forbidden (403), so job ids do not leak.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPBasic, HTTPBearer
+
+from whisper_ui.api.errors import not_found, unauthorized
+from whisper_ui.auth import ANONYMOUS, Credentials
+from whisper_ui.domain import Job
+from whisper_ui.services import Services
+
+# Declared so that /openapi.json documents both schemes; the check itself is ours.
+_basic = HTTPBasic(auto_error=False, description="A configured user and password")
+_bearer = HTTPBearer(auto_error=False, description="An API key (api_keys in the settings)")
+
+OwnerDependency = Callable[..., Awaitable[str]]
+
+
+def owner_dependency(credentials: Credentials) -> OwnerDependency:
+    """A FastAPI dependency that returns the request's owner or raises 401."""
+
+    async def owner(
+        request: Request,
+        _b: object = Depends(_basic),
+        _k: object = Depends(_bearer),
+    ) -> str:
+        if not credentials.enabled:
+            return ANONYMOUS
+        who = credentials.authenticate(request.headers.get("authorization"))
+        if who is None:
+            raise unauthorized()
+        return who
+
+    return owner
+
+
+def owned_job(services: Services, job_id: str, owner: str) -> Job:
+    """The job if it exists and belongs to `owner`; otherwise a 404 either way."""
+    job = services.dispatcher.get(job_id)
+    if job is None or job.submitter != owner:
+        raise not_found(f"no job with id {job_id!r}", "job_not_found")
+    return job

@@ -1,0 +1,201 @@
+"""The jobs API: submit many files, follow them live, fetch transcripts, cancel and retry.
+
+Every route goes through the same dispatcher as the UI; a user sees only their own
+jobs (see deps.owned_job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi.responses import PlainTextResponse
+
+from whisper_ui.api.deps import OwnerDependency, owned_job
+from whisper_ui.api.errors import ApiError, errors, from_domain
+from whisper_ui.api.forms import JobFields, multipart_body, parse_fields
+from whisper_ui.api.models import resolve_model
+from whisper_ui.api.schemas import JobList, JobOut
+from whisper_ui.api.sse import SSE_DOC, event_data, frame, sse_response
+from whisper_ui.api.uploads import read_form, submit_form
+from whisper_ui.domain import TERMINAL, JobStatus
+from whisper_ui.export import FORMATS, render
+from whisper_ui.export.files import safe_stem
+from whisper_ui.jobs.dispatcher import JobStateError
+from whisper_ui.services import Services
+
+ExportFormat = Literal["txt", "srt", "vtt", "json", "tsv"]
+assert set(FORMATS) == set(ExportFormat.__args__)  # type: ignore[attr-defined]
+
+MEDIA_TYPES = {
+    "txt": "text/plain",
+    "srt": "application/x-subrip",
+    "vtt": "text/vtt",
+    "json": "application/json",
+    "tsv": "text/tab-separated-values",
+}
+COMPLETE_HEADER = "X-Transcript-Complete"
+
+
+def jobs_router(services: Services, owner: OwnerDependency) -> APIRouter:
+    router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+    @router.post(
+        "",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=JobList,
+        responses=errors(400, 413, 429),
+        openapi_extra=multipart_body(JobFields, {"files": True}),
+    )
+    async def submit_jobs(request: Request, who: str = Depends(owner)) -> JobList:
+        """Queue one job per uploaded file (multipart `files`, plus option fields).
+
+        A file that is not audio/video comes back as a failed job with the reason;
+        options that can never work (e.g. translate with an English-only model) are a 400
+        and nothing is queued; a queue without room for the files is a 429. The whole body
+        (all files together) may be at most max_upload_mb, else 413 as soon as it is crossed.
+        """
+        settings = services.settings
+        uploads_dir = settings.resolved_data_dir / "uploads"
+        form = await read_form(
+            request,
+            spool_dir=uploads_dir,
+            limit_mb=settings.max_upload_mb,
+            file_fields=frozenset({"files", "file"}),
+        )
+        try:
+            fields = parse_fields(JobFields, form)
+            if not form.files:
+                raise ApiError(400, "no files: send one or more multipart 'files'", "no_files")
+            options = services.default_options(
+                model=resolve_model(services, fields.model),
+                language=_language(fields.language),
+                task=fields.task,
+                beam_size=fields.beam_size,
+                vad_filter=fields.vad_filter,
+                word_timestamps=fields.word_timestamps,
+                initial_prompt=fields.initial_prompt,
+            )
+        except BaseException:
+            form.discard()
+            raise
+        jobs = await submit_form(services, form, options, who)
+        return JobList(jobs=[JobOut.of(job, services) for job in jobs])
+
+    @router.get("", response_model=JobList, responses=errors(400))
+    async def list_jobs(
+        status: Annotated[JobStatus | None, Query(description="Only jobs in this status")] = None,
+        who: str = Depends(owner),
+    ) -> JobList:
+        """Your jobs, oldest first."""
+        jobs = sorted(
+            (j for j in services.dispatcher.jobs() if j.submitter == who),
+            key=lambda j: j.created_at,
+        )
+        if status is not None:
+            jobs = [j for j in jobs if j.status is status]
+        return JobList(jobs=[JobOut.of(j, services) for j in jobs])
+
+    @router.get("/{job_id}", response_model=JobOut, responses=errors(404))
+    async def get_job(job_id: str, who: str = Depends(owner)) -> JobOut:
+        return JobOut.of(owned_job(services, job_id, who), services)
+
+    @router.get(
+        "/{job_id}/events", response_class=Response, responses={**SSE_DOC, **errors(400, 404)}
+    )
+    async def job_events(
+        job_id: str,
+        last_event_id: Annotated[
+            int | None,
+            Header(ge=-1, description="Resume after this event id (the SSE Last-Event-ID)"),
+        ] = None,
+        who: str = Depends(owner),
+    ) -> Response:
+        """Server-sent events: the job's history first, then live events until a terminal one.
+
+        Each message has `event:` = the event kind (queued, started, info, progress,
+        segment, completed, failed, cancelled), `id:` = its index in the job's log, and
+        JSON `data`. Reconnect with Last-Event-ID to continue without repeats.
+        """
+        owned_job(services, job_id, who)
+        after = -1 if last_event_id is None else last_event_id
+
+        async def stream() -> AsyncIterator[bytes]:
+            index = -1
+            async for event in services.bus.subscribe(job_id):
+                index += 1
+                if index > after:
+                    yield frame(event_data(event), event=event.kind, id=index)
+
+        return sse_response(stream())
+
+    @router.get(
+        "/{job_id}/transcript",
+        response_class=PlainTextResponse,
+        responses={
+            200: {
+                "description": f"The transcript; header {COMPLETE_HEADER} is 'false' while the "
+                "job is still running (a partial transcript)",
+                "content": {m: {"schema": {"type": "string"}} for m in MEDIA_TYPES.values()},
+            },
+            **errors(400, 404),
+        },
+    )
+    async def transcript(
+        job_id: str,
+        format: Annotated[ExportFormat, Query(description="Output format")] = "txt",
+        who: str = Depends(owner),
+    ) -> Response:
+        """The transcript rendered as txt, srt, vtt, json or tsv (partial while running)."""
+        job = owned_job(services, job_id, who)
+        result = services.dispatcher.transcript(job.id)
+        assert result is not None
+        stem = safe_stem(job.name.rsplit(".", 1)[0] if "." in job.name else job.name)
+        return Response(
+            render(result, format),
+            media_type=MEDIA_TYPES[format],
+            headers={
+                COMPLETE_HEADER: "true" if job.status is JobStatus.COMPLETED else "false",
+                "Content-Disposition": f'attachment; filename="{stem}.{format}"',
+            },
+        )
+
+    @router.delete(
+        "/{job_id}",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=JobOut,
+        responses=errors(404, 409),
+    )
+    async def cancel_job(job_id: str, who: str = Depends(owner)) -> JobOut:
+        """Cancel a queued or running job (202: a running job stops after its current
+        segment); 409 when it has already finished."""
+        job = owned_job(services, job_id, who)
+        if job.status in TERMINAL or not services.dispatcher.cancel(job_id):
+            current = services.dispatcher.get(job_id) or job
+            raise from_domain(
+                JobStateError(f"{job.name}: the job is already {current.status.value}")
+            )
+        await asyncio.sleep(0)  # let a queued job's cancellation show in the answer
+        return JobOut.of(services.dispatcher.get(job_id) or job, services)
+
+    @router.post(
+        "/{job_id}/retry",
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=JobOut,
+        responses=errors(404, 409, 429),
+    )
+    async def retry_job(job_id: str, who: str = Depends(owner)) -> JobOut:
+        """Queue a failed or cancelled job's file again as a new job (409 otherwise)."""
+        owned_job(services, job_id, who)
+        new = await services.dispatcher.retry(job_id)
+        return JobOut.of(new, services)
+
+    return router
+
+
+def _language(code: str | None) -> str | None:
+    """None (detect) for a missing or 'auto' language; codes are lower case."""
+    text = (code or "").strip().lower()
+    return None if text in ("", "auto") else text
