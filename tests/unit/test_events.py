@@ -65,3 +65,13 @@ async def test_jobs_are_independent_and_subscribe_all_sees_everything() -> None:
     await asyncio.wait_for(watcher, 1)
     assert seen == ["a", "b", "a"]
     assert len(bus.history("a")) == 2 and len(bus.history("b")) == 1
+
+
+async def test_forgetting_a_job_ends_its_subscribers() -> None:
+    bus = EventBus()
+    bus.publish(Queued("gone"))
+    events = asyncio.create_task(collect(bus, "gone"))
+    await asyncio.sleep(0)
+    bus.forget("gone")
+    assert await asyncio.wait_for(events, 1) == [Queued("gone")]
+    assert bus.history("gone") == []

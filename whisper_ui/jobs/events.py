@@ -20,6 +20,7 @@ class EventBus:
         self._logs: dict[str, list[JobEvent]] = {}
         self._wakeups: dict[str, asyncio.Future[None]] = {}
         self._listeners: list[Listener] = []
+        self._forgotten: set[str] = set()
 
     def publish(self, event: JobEvent) -> None:
         """Append `event` to its job's log and wake everyone waiting on it."""
@@ -39,13 +40,19 @@ class EventBus:
         return lambda: self._listeners.remove(listener)
 
     def forget(self, job_id: str) -> None:
-        """Drop a finished job's log (retention); subscribers already done are unaffected."""
+        """Drop a job's log (deletion); its subscribers stop instead of waiting forever."""
         self._logs.pop(job_id, None)
+        self._forgotten.add(job_id)
+        waiter = self._wakeups.pop(job_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def subscribe(self, job_id: str) -> AsyncIterator[JobEvent]:
         """History of `job_id`, then live events, ending after the terminal event."""
         index = 0
         while True:
+            if job_id in self._forgotten:
+                return
             log = self._logs.get(job_id, [])
             while index < len(log):
                 event = log[index]
