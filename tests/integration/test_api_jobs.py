@@ -339,3 +339,25 @@ def test_auth_basic_and_bearer_and_owners_only_see_their_jobs(tmp_path: Path) ->
         ]:
             assert_error(c.request(method, path, headers=bob), 404, "job_not_found")
         assert c.post(f"/api/jobs/{job['id']}/retry", headers=key).status_code == 202
+
+
+def test_purge_deletes_a_finished_job_and_its_files(
+    api: httpx.Client, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    (running,) = submit(api, "long_speech.mp3", beam_size="1")
+    assert_error(api.delete(f"/api/jobs/{running['id']}", params={"purge": "true"}), 409)
+    assert api.delete(f"/api/jobs/{running['id']}").status_code == 202  # cancel it instead
+    (job,) = submit(api, "second_speech.wav", beam_size="1")
+    assert wait_for(api, job["id"])["status"] == "completed"
+    uploads_before = {p.parent.resolve() for p in Path(tmp_path_factory.getbasetemp()).glob(
+        "api*/uploads/*/second_speech.wav"
+    )}  # fmt: skip
+    r = api.delete(f"/api/jobs/{job['id']}", params={"purge": "true"})
+    assert r.status_code == 202 and r.json()["id"] == job["id"]
+    assert_error(api.get(f"/api/jobs/{job['id']}"), 404)
+    assert_error(api.get(f"/api/jobs/{job['id']}/transcript"), 404)
+    uploads_after = {p.parent.resolve() for p in Path(tmp_path_factory.getbasetemp()).glob(
+        "api*/uploads/*/second_speech.wav"
+    )}  # fmt: skip
+    assert len(uploads_after) == len(uploads_before) - 1, "its staged upload is removed"
+    wait_for(api, running["id"])

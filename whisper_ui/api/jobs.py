@@ -168,10 +168,27 @@ def jobs_router(services: Services, owner: OwnerDependency) -> APIRouter:
         response_model=JobOut,
         responses=errors(404, 409),
     )
-    async def cancel_job(job_id: str, who: str = Depends(owner)) -> JobOut:
+    async def cancel_job(
+        job_id: str,
+        who: str = Depends(owner),
+        purge: Annotated[
+            bool,
+            Query(
+                description="Delete a finished job instead: its record, transcript, "
+                "uploaded file and exports (409 while it is queued or running)."
+            ),
+        ] = False,
+    ) -> JobOut:
         """Cancel a queued or running job (202: a running job stops after its current
-        segment); 409 when it has already finished."""
+        segment); 409 when it has already finished. With `purge=true`, delete a finished
+        job and its files instead (the answer is the job as it was)."""
         job = owned_job(services, job_id, who)
+        if purge:
+            if job.status not in TERMINAL:
+                raise from_domain(JobStateError(f"{job.name}: cancel the job before deleting it"))
+            answer = JobOut.of(job, services)
+            services.delete_job(job_id)
+            return answer
         if job.status in TERMINAL or not services.dispatcher.cancel(job_id):
             current = services.dispatcher.get(job_id) or job
             raise from_domain(
