@@ -58,9 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="whisper-ui", description="Transcribe many audio/video files at once."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    # -v also after the command (`python app.py -v` means `whisper-ui serve -v`).
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log more"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="start the web app and API")
+    serve = sub.add_parser("serve", parents=[verbose], help="start the web app and API")
     _add_common(serve)
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 7860)")
@@ -74,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--share", action="store_true", help="also try a public share link (needs internet)"
     )
 
-    tr = sub.add_parser("transcribe", help="transcribe files and write transcripts")
+    tr = sub.add_parser(
+        "transcribe", parents=[verbose], help="transcribe files and write transcripts"
+    )
     _add_common(tr)
     tr.add_argument("files", nargs="+", type=Path, help="audio or video files")
     tr.add_argument("--language", help="auto (detect) or a language code such as en")
@@ -87,10 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--initial-prompt", help="text that primes the vocabulary and style")
     tr.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-    dev = sub.add_parser("devices", help="show devices, free memory and the pool plan")
+    dev = sub.add_parser(
+        "devices", parents=[verbose], help="show devices, free memory and the pool plan"
+    )
     _add_common(dev)
 
-    models = sub.add_parser("models", help="list the model catalog")
+    models = sub.add_parser("models", parents=[verbose], help="list the model catalog")
     models.add_argument("--config", type=Path)
     return parser
 
