@@ -124,3 +124,73 @@ async def test_delete_and_retention_remove_a_job_and_its_files(tmp_path: Path) -
         assert not Path(keep.path).exists()
     finally:
         await svc.stop()
+
+
+class DiskFullFor(JobStore):
+    """A JobStore whose disk is full, but only for one job's segments."""
+
+    victim = ""
+
+    def add_segment(self, job_id: str, segment: Segment) -> None:
+        if job_id == self.victim:
+            raise OSError(28, "No space left on device")
+        super().add_segment(job_id, segment)
+
+
+async def test_a_full_disk_fails_the_affected_job_only(tmp_path: Path) -> None:
+    from whisper_ui.jobs.dispatcher import Dispatcher
+
+    settings = Settings(data_dir=tmp_path, concurrency=2)
+    svc = build_services(settings, persist=True)
+    store = DiskFullFor(tmp_path / "full.sqlite3")
+    dispatcher = Dispatcher(svc.pool, svc.queue, svc.bus, journal=store)
+    svc.pool.start()
+    dispatcher.start()
+    try:
+        victim, other = await dispatcher.submit(
+            [Upload(str(DATA / "long_speech.mp3")), Upload(str(DATA / "second_speech.wav"))],
+            TranscribeOptions(beam_size=1),
+        )
+        store.victim = victim.id
+        failed = await asyncio.wait_for(dispatcher.wait(victim.id), 60)
+        assert failed.status is JobStatus.FAILED
+        assert failed.error == (
+            "long_speech.mp3: could not save the job ([Errno 28] No space left on device)"
+        )
+        done = await asyncio.wait_for(dispatcher.wait(other.id), 60)
+        assert done.status is JobStatus.COMPLETED, "the other job is not affected"
+        (later,) = await dispatcher.submit([Upload(str(DATA / "speech.wav"))], TranscribeOptions())
+        assert (await asyncio.wait_for(dispatcher.wait(later.id), 60)).status is (
+            JobStatus.COMPLETED
+        ), "and the dispatcher keeps serving"
+    finally:
+        await dispatcher.stop()
+        await svc.pool.close()
+        store.close()
+        if svc.store is not None:
+            svc.store.close()
+
+
+async def test_a_model_that_fails_to_load_fails_its_jobs_only(tmp_path: Path) -> None:
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "model.bin").write_bytes(b"\0" * 1024)
+    (broken / "config.json").write_text("{}")
+    svc = build_services(Settings(data_dir=tmp_path, concurrency=2))
+    await svc.start()
+    try:
+        (bad,) = await svc.dispatcher.submit(
+            [Upload(str(DATA / "speech.wav"))], TranscribeOptions(model=str(broken))
+        )
+        failed = await asyncio.wait_for(svc.dispatcher.wait(bad.id), 60)
+        assert failed.status is JobStatus.FAILED
+        assert failed.error is not None
+        assert failed.error.startswith(f"speech.wav: model '{broken}' failed to load: ")
+        (good,) = await svc.dispatcher.submit(
+            [Upload(str(DATA / "second_speech.wav"))], TranscribeOptions()
+        )
+        assert (await asyncio.wait_for(svc.dispatcher.wait(good.id), 60)).status is (
+            JobStatus.COMPLETED
+        )
+    finally:
+        await svc.stop()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -121,6 +122,7 @@ class Dispatcher:
         self._cancel_flags: dict[str, threading.Event] = {}
         self._stopping = False
         self._user_cancelled: set[str] = set()
+        self._save_errors: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
 
@@ -187,8 +189,7 @@ class Dispatcher:
             )
             self._jobs[job.id] = job
             self._segments[job.id] = []
-            if self._journal is not None:
-                self._journal.save_job(job)
+            self._record(job.id, functools.partial(_save, job))
             self.bus.publish(Queued(job.id))
             if isinstance(probe, audio.AudioError):
                 self._finish_failed(job.id, str(probe))
@@ -282,8 +283,7 @@ class Dispatcher:
         for table in (self._jobs, self._segments, self._info, self._transcripts, self._progress):
             table.pop(job_id, None)
         self.bus.forget(job_id)
-        if self._journal is not None:
-            self._journal.delete(job_id)
+        self._record(job_id, lambda journal: journal.delete(job_id))
         return job
 
     # ---- cancellation --------------------------------------------------------
@@ -367,7 +367,9 @@ class Dispatcher:
                 continue
             taken = self.queue.pop_nowait()  # counts as a turn for its submitter
             assert taken is job
-            self._cancel_flags[job.id] = threading.Event()
+            flag = self._cancel_flags[job.id] = threading.Event()
+            if job.id in self._save_errors:
+                flag.set()  # it could not be saved: it fails as soon as it starts
             task = asyncio.get_running_loop().create_task(self._run_job(job.id, lease_cm, lease))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -419,7 +421,9 @@ class Dispatcher:
 
             await asyncio.to_thread(self._worker, job, lease, resume, emit, flag.is_set)
         except TranscriptionCancelled:
-            if self._stopping and job_id not in self._user_cancelled:
+            if job_id in self._save_errors:
+                self._finish_failed(job_id, self._save_errors.pop(job_id))
+            elif self._stopping and job_id not in self._user_cancelled:
                 self._transition(job_id, JobStatus.QUEUED)
                 self.bus.publish(Queued(job_id, requeued=True, reason="server stopping"))
                 self.queue.push(self._jobs[job_id], front=True)
@@ -471,12 +475,12 @@ class Dispatcher:
             return
         if isinstance(event, SegmentAdded):
             self._segments[event.job_id].append(event.segment)
-            if self._journal is not None:
-                self._journal.add_segment(event.job_id, event.segment)
+            segment = event.segment
+            self._record(event.job_id, lambda journal: journal.add_segment(event.job_id, segment))
         elif isinstance(event, InfoReady):
             self._info[event.job_id] = event.info
-            if self._journal is not None:
-                self._journal.set_info(event.job_id, event.info)
+            info = event.info
+            self._record(event.job_id, lambda journal: journal.set_info(event.job_id, info))
         elif isinstance(event, Progress):
             self._progress[event.job_id] = event.fraction
         self.bus.publish(event)
@@ -488,13 +492,35 @@ class Dispatcher:
         check_transition(job.status, status)
         job = dataclasses.replace(job, status=status, **changes)
         self._jobs[job_id] = job
-        if self._journal is not None:
-            self._journal.save_job(job)
+        self._record(job_id, lambda journal: journal.save_job(job))
         return job
+
+    def _record(self, job_id: str, write: Callable[[Journal], None]) -> None:
+        """Write to the journal; a failure (disk full) fails the affected job only.
+
+        The job keeps running in memory until its next segment, where the worker sees
+        the cancel flag; it then ends FAILED with the reason instead of CANCELLED.
+        """
+        if self._journal is None:
+            return
+        try:
+            write(self._journal)
+        except Exception as exc:  # sqlite3/OS errors: disk full, read-only disk
+            log.error("could not save job %s: %s", job_id, exc)
+            job = self._jobs.get(job_id)
+            if job is not None and job.status not in TERMINAL and job_id not in self._save_errors:
+                self._save_errors[job_id] = f"{job.name}: could not save the job ({exc})"
+                flag = self._cancel_flags.get(job_id)
+                if flag is not None:
+                    flag.set()
 
     def _finish_failed(self, job_id: str, message: str) -> None:
         self._transition(job_id, JobStatus.FAILED, finished_at=self._clock(), error=message)
         self.bus.publish(Failed(job_id, message))
+
+
+def _save(job: Job, journal: Journal) -> None:
+    journal.save_job(job)
 
 
 def _transcribe_file(
