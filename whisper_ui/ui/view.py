@@ -142,7 +142,10 @@ def resources_markdown(status: Mapping[str, Any]) -> str:
         f"**Pool:** {pool['slots']} slot(s), {pool['busy']} busy, {pool['idle']} idle · "
         f"**Queue:** {queue['queued']} waiting, {queue['running']} running"
     )
+    # Blank lines between: in Markdown, single newlines run these into one paragraph.
+    lines.append("")
     lines.append(f"**Models loaded:** {loaded or 'none (loaded on first use)'}")
     if status.get("gpu_note"):
+        lines.append("")
         lines.append(f"*No GPU: {status['gpu_note']}*")
     return "\n".join(lines)

@@ -1,0 +1,244 @@
+"""The web UI in a real, headless Chromium (Debian's package, driven by Playwright).
+
+Not skippable on purpose: without chromium or playwright these tests fail, so a CI
+machine that lost its browser cannot pass silently (scripts/test.sh installs it).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from gradio_client import Client
+
+from tests.conftest import DATA, words
+from tests.e2e.conftest import ARTIFACTS, KEY_WORDS
+
+try:
+    from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+except ImportError as exc:  # fail the browser tests (never skip them), not the whole run
+    PLAYWRIGHT_MISSING: ImportError | None = exc
+else:
+    PLAYWRIGHT_MISSING = None
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+WAIT_MS = 60_000  # the longest any single wait may take before the test fails
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+# One consistent look at the page: queue rows, transcript box and status line.
+SNAPSHOT_JS = """
+() => {
+  const rows = Array.from(document.querySelectorAll('#queue [role=row]'))
+    .map(row => Array.from(row.querySelectorAll('[role=gridcell]')).map(c => c.innerText.trim()))
+    .filter(r => r.length > 0 && r[0] !== '');
+  const box = document.querySelector('#transcript textarea');
+  const status = document.querySelector('#status');
+  return {rows, transcript: box ? box.value : '', status: status ? status.innerText : ''};
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    if PLAYWRIGHT_MISSING is not None:
+        pytest.fail(f"playwright is not installed (pip install playwright): {PLAYWRIGHT_MISSING}")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    assert executable, "chromium is not installed (Debian: apt-get install chromium)"
+    browser = playwright.chromium.launch(
+        executable_path=executable, headless=True, args=CHROMIUM_ARGS
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def requests_seen() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, requests_seen: list[str]) -> Iterator[Page]:
+    """A fresh browser profile (own cookies: its own jobs) recording every request."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(WAIT_MS)
+    expect.set_options(timeout=WAIT_MS)
+    page = context.new_page()
+    page.on("request", lambda request: requests_seen.append(request.url))
+    page.on("websocket", lambda ws: requests_seen.append(ws.url))
+    yield page
+    context.close()
+
+
+def snapshot(page: Page) -> dict[str, Any]:
+    result: dict[str, Any] = page.evaluate(SNAPSHOT_JS)
+    return result
+
+
+def row_status(snap: dict[str, Any], name: str) -> str | None:
+    found = [r for r in snap["rows"] if r[0] == name]
+    return str(found[-1][2]) if found and len(found[-1]) > 2 else None
+
+
+def assert_only_local(urls: list[str]) -> None:
+    outside = [
+        u
+        for u in urls
+        if urlsplit(u).scheme not in ("data", "blob", "about")
+        and urlsplit(u).hostname not in LOCAL_HOSTS
+    ]
+    assert not outside, f"the page reached beyond this machine: {outside}"
+    assert urls, "no requests were recorded at all"
+
+
+@pytest.mark.timeout(120)
+def test_upload_stream_errors_and_download_all(
+    server: str, page: Page, requests_seen: list[str], tmp_path: Path
+) -> None:
+    page.goto(server)
+    expect(page.locator("#transcribe")).to_be_visible()
+    names = ["long_speech.mp3", "speech.wav", "corrupt.mp3"]
+    page.locator("input[type=file]").first.set_input_files([str(DATA / n) for n in names])
+    # Uploaded: each file is listed with a link to its copy on the server.
+    uploaded = page.locator("#files tr", has=page.locator("a[href*='/file=']"))
+    expect(uploaded).to_have_count(3)
+    for name in names:
+        expect(page.locator("#files")).to_contain_text(name.rsplit(".", 1)[0])
+    page.locator("#transcribe").click()
+
+    # Watch the page until both good files are done, keeping what was seen on the way.
+    live: dict[str, Any] | None = None
+    corrupt_shown: dict[str, Any] | None = None
+    history: list[tuple[Any, ...]] = []
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        snap = snapshot(page)
+        long_status = row_status(snap, "long_speech.mp3")
+        history.append((long_status, snap["transcript"][:60]))
+        if (
+            live is None
+            and long_status == "running"
+            and words(snap["transcript"]) & {"chapter", "ocean", "planet"}
+        ):
+            live = snap
+        corrupt = row_status(snap, "corrupt.mp3") or ""
+        if corrupt_shown is None and "could not be decoded" in corrupt:
+            corrupt_shown = snap
+        if long_status == "completed" and row_status(snap, "speech.wav") == "completed":
+            break
+        assert time.monotonic() < deadline, f"jobs did not finish: {snap} {history[-20:]}"
+        page.wait_for_timeout(100)
+
+    # The long file's first segments were on screen while its row still said running.
+    assert live is not None, f"no partial transcript while running: {history}"
+    assert "[00:00.0 →" in live["transcript"]
+    # The corrupt file is in the table as failed, with why; the status line says so too.
+    assert corrupt_shown is not None, snap
+    assert (row_status(snap, "corrupt.mp3") or "").startswith("failed: could not be decoded")
+    assert "corrupt.mp3: could not be decoded" in snap["status"]
+    assert "Queued 2 file(s)" in snap["status"]
+    assert [r[0] for r in snap["rows"]] == names
+
+    # The transcript box ends with the whole long file; its files are offered.
+    expect(page.locator("#transcript textarea")).to_have_value(
+        re.compile("computer", re.IGNORECASE)
+    )
+    final_text = page.locator("#transcript textarea").input_value()
+    assert len(final_text) > len(live["transcript"])
+    assert KEY_WORDS["long_speech.mp3"] <= words(final_text)
+    for ext in ("txt", "srt"):
+        expect(page.locator(f"#downloads a[href$='/long_speech.{ext}']")).to_have_count(1)
+
+    # "Download all" gives a zip of both good files' transcripts.
+    zip_button = page.locator("#zip")
+    expect(zip_button).to_contain_text("2 finished")
+    with page.expect_download(timeout=WAIT_MS) as download_info:
+        zip_button.click()
+    download = download_info.value
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    assert saved.suffix == ".zip"
+    with zipfile.ZipFile(saved) as archive:
+        assert sorted(archive.namelist()) == [
+            "long_speech.srt", "long_speech.txt", "speech.srt", "speech.txt",
+        ]  # fmt: skip
+        for stem, name in (("long_speech", "long_speech.mp3"), ("speech", "speech.wav")):
+            for ext in ("txt", "srt"):
+                text = archive.read(f"{stem}.{ext}").decode("utf-8")
+                assert KEY_WORDS[name] <= words(text), (stem, ext, text)
+
+    # The resources panel refreshes on its own: the pool is idle again, and what is
+    # loaded sits in a paragraph of its own.
+    resources = page.locator("#resources")
+    expect(resources).to_contain_text("0 busy")
+    expect(resources).to_contain_text("0 running")
+    loaded = resources.locator("p", has_text="Models loaded")
+    expect(loaded).to_contain_text("tiny.en on cpu")
+    expect(loaded).not_to_contain_text("Pool:")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui.png"), full_page=True)
+    assert_only_local(requests_seen)
+
+
+@pytest.mark.timeout(60)
+def test_login_page_refuses_wrong_password_and_admits_the_right_one(
+    auth_server: str, page: Page, requests_seen: list[str]
+) -> None:
+    page.goto(auth_server)
+    username, password = page.get_by_label("username"), page.get_by_label("password")
+    login = page.get_by_role("button", name="Login")
+    expect(login).to_be_visible()
+    expect(page.locator("#transcribe")).to_have_count(0)
+    expect(page.locator("#files")).to_have_count(0)
+
+    username.fill("alice")
+    password.fill("wrong")
+    login.click()
+    expect(page.get_by_text("Incorrect Credentials")).to_be_visible()
+    expect(login).to_be_visible()
+    expect(page.locator("#transcribe")).to_have_count(0)
+
+    username.fill("alice")
+    password.fill("secret")
+    login.click()
+    expect(page.locator("#transcribe")).to_be_visible()
+    expect(page.locator("#files input[type=file]")).to_have_count(1)
+    assert_only_local(requests_seen)
+
+
+@pytest.mark.timeout(60)
+def test_login_is_required_over_http_and_for_the_client(auth_server: str, tmp_path: Path) -> None:
+    assert httpx.get(f"{auth_server}/config").status_code == 401
+    with pytest.raises(Exception, match=r"(?i)login|credentials|401|unauthori"):
+        Client(auth_server, auth=("alice", "wrong"), analytics_enabled=False, verbose=False)
+    client = Client(
+        auth_server,
+        auth=("alice", "secret"),
+        analytics_enabled=False,
+        verbose=False,
+        download_files=str(tmp_path),
+    )
+    try:
+        assert "cpu" in client.predict(api_name="/resources")
+        # A logged-in user owns jobs by name; alice has none on this fresh server.
+        _, table, *_ = client.predict(api_name="/watch")
+        assert [r for r in table["data"] if r and r[0]] == []
+    finally:
+        client.close()

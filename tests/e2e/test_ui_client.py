@@ -1,0 +1,228 @@
+"""The web UI's events driven through Gradio's own client against `python app.py`.
+
+This is what the browser does over the wire: upload, the streamed /transcribe event,
+/cancel, /retry, /pick and the resources panel, with the real tiny.en model.
+"""
+
+from __future__ import annotations
+
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gradio_client import Client, handle_file
+
+from tests.conftest import DATA, words
+from tests.e2e.conftest import KEY_WORDS
+
+LONG = "long_speech.mp3"
+OPTIONS = ("tiny.en", "auto", "transcribe", 5, False, False, ["txt", "srt"])
+# Outputs of /transcribe, /cancel, /retry and /watch, in order.
+STATUS, TABLE, PICKER, TRANSCRIPT, DOWNLOADS, ZIP = range(6)
+
+
+@pytest.fixture
+def new_client(server: str, tmp_path: Path) -> Iterator[Callable[[], Client]]:
+    """Each call is a fresh client: a new Gradio session, so a separate owner of jobs."""
+    made: list[Client] = []
+
+    def make() -> Client:
+        client = Client(
+            server, analytics_enabled=False, verbose=False, download_files=str(tmp_path)
+        )
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def submit(client: Client, *names: str) -> Any:
+    files = [handle_file(str(DATA / n)) for n in names]
+    return client.submit(files, *OPTIONS, api_name="/transcribe")
+
+
+def rows(update: tuple[Any, ...]) -> list[list[Any]]:
+    table = update[TABLE]
+    data = table["data"] if isinstance(table, dict) else table
+    return [r for r in data if r and r[0]]
+
+
+def status_of(update: tuple[Any, ...], name: str) -> str:
+    """The status column of the newest row for `name` (a retry adds a row)."""
+    found = [r[2] for r in rows(update) if r[0] == name]
+    assert found, f"{name} is not in the table: {rows(update)}"
+    return str(found[-1])
+
+
+def job_ids(update: tuple[Any, ...]) -> dict[str, str]:
+    """File name -> job id of its newest job, from the "Show file" picker's choices."""
+    picker = update[PICKER]
+    ids: dict[str, str] = {}
+    for label, job_id in picker["choices"]:
+        ids[str(label).rsplit(" · ", 1)[0]] = str(job_id)
+    return ids
+
+
+def selected(update: tuple[Any, ...]) -> str | None:
+    value = update[PICKER].get("value") if isinstance(update[PICKER], dict) else update[PICKER]
+    return None if value is None else str(value)
+
+
+def value_of(output: Any) -> Any:
+    """A component's value, whether it came back plain or as an update dict."""
+    return output.get("value") if isinstance(output, dict) else output
+
+
+def collect(job: Any, until: Callable[[tuple[Any, ...]], bool] | None = None) -> list[Any]:
+    """Every update the event streams, in order (stopping early once `until` holds)."""
+    updates: list[Any] = []
+    for update in job:
+        updates.append(update)
+        if until is not None and until(update):
+            break
+    return updates
+
+
+@pytest.mark.timeout(90)
+def test_transcribe_streams_live_then_offers_files_and_zip(
+    new_client: Callable[[], Client],
+) -> None:
+    client = new_client()
+    started = time.monotonic()
+    updates = collect(submit(client, LONG, "speech.wav", "not_audio.mp3"))
+    elapsed = time.monotonic() - started
+    assert len(updates) >= 3, updates
+
+    # The bad file is turned away at once, with its reason, and the others go on.
+    first = updates[0]
+    assert "Queued 2 file(s)" in str(first[STATUS])
+    assert "not_audio.mp3" in str(first[STATUS])
+    assert status_of(first, "not_audio.mp3").startswith("failed: not a recognised audio")
+    ids = job_ids(first)
+    assert set(ids) == {LONG, "speech.wav", "not_audio.mp3"}
+
+    # Streaming: while the long file's row still says running, its transcript box
+    # already holds its first segments.
+    live = [
+        u
+        for u in updates[:-1]
+        if status_of(u, LONG) == "running"
+        and selected(u) == ids[LONG]
+        and words(str(u[TRANSCRIPT])) & {"chapter", "ocean", "planet"}
+    ]
+    assert live, [(status_of(u, LONG), str(u[TRANSCRIPT])[:80]) for u in updates]
+    partial = str(live[0][TRANSCRIPT])
+
+    final = updates[-1]
+    assert status_of(final, LONG) == "completed"
+    assert status_of(final, "speech.wav") == "completed"
+    assert status_of(final, "not_audio.mp3").startswith("failed: not a recognised audio")
+    assert len(str(final[TRANSCRIPT])) > len(partial)
+    assert KEY_WORDS[LONG] <= words(str(final[TRANSCRIPT]))
+    assert elapsed < 60
+
+    # The selected (long) file's downloads: one file per chosen format.
+    downloads = [Path(p) for p in value_of(final[DOWNLOADS])]
+    assert sorted(p.name for p in downloads) == ["long_speech.srt", "long_speech.txt"]
+    for path in downloads:
+        assert KEY_WORDS[LONG] <= words(path.read_text(encoding="utf-8"))
+    srt = next(p for p in downloads if p.suffix == ".srt").read_text(encoding="utf-8")
+    assert "-->" in srt
+
+    # Picking the other file shows its transcript and its files.
+    transcript, files = client.predict(ids["speech.wav"], api_name="/pick")
+    assert KEY_WORDS["speech.wav"] <= words(transcript)
+    assert sorted(Path(p).name for p in files) == ["speech.srt", "speech.txt"]
+    for path in files:
+        assert KEY_WORDS["speech.wav"] <= words(Path(path).read_text(encoding="utf-8"))
+
+    # "Download all": a zip of both finished files in both formats.
+    zip_path = value_of(final[ZIP])
+    assert zip_path, final[ZIP]
+    with zipfile.ZipFile(zip_path) as archive:
+        assert sorted(archive.namelist()) == [
+            "long_speech.srt", "long_speech.txt", "speech.srt", "speech.txt",
+        ]  # fmt: skip
+        for stem, name in (("long_speech", LONG), ("speech", "speech.wav")):
+            for ext in ("txt", "srt"):
+                text = archive.read(f"{stem}.{ext}").decode("utf-8")
+                assert KEY_WORDS[name] <= words(text), (stem, ext, text)
+
+
+@pytest.mark.timeout(90)
+def test_cancel_a_running_job_then_retry_it_and_the_failed_one(
+    new_client: Callable[[], Client],
+) -> None:
+    client = new_client()
+
+    def long_is_running(update: tuple[Any, ...]) -> bool:
+        return status_of(update, LONG) == "running"
+
+    job = submit(client, LONG, "not_audio.mp3")
+    updates = collect(job, until=long_is_running)
+    assert long_is_running(updates[-1]), [rows(u) for u in updates]
+    ids = job_ids(updates[0])
+
+    cancelled = client.predict(ids[LONG], api_name="/cancel")
+    assert "Cancelling long_speech.mp3" in str(cancelled[STATUS])
+    rest = collect(job)  # the stream ends once nothing of ours is active
+    final = rest[-1] if rest else client.predict(api_name="/watch")
+    assert status_of(final, LONG) == "cancelled"
+    assert job_ids(final)[LONG] == ids[LONG]
+
+    # Retrying the failed file queues it again as a new job, which fails again (it is
+    # still not audio) and says why.
+    retried_bad = collect(client.submit(ids["not_audio.mp3"], api_name="/retry"))
+    last = retried_bad[-1]
+    bad_rows = [r for r in rows(last) if r[0] == "not_audio.mp3"]
+    assert len(bad_rows) == 2, rows(last)
+    assert all(str(r[2]).startswith("failed: not a recognised audio") for r in bad_rows)
+
+    # Retrying the cancelled one runs it again, as a new job, to the end.
+    retried = collect(client.submit(ids[LONG], api_name="/retry"))
+    assert "Retrying long_speech.mp3" in str(retried[0][STATUS])
+    last = retried[-1]
+    long_rows = [r for r in rows(last) if r[0] == LONG]
+    assert [r[2] for r in long_rows] == ["cancelled", "completed"], rows(last)
+    new_id = job_ids(last)[LONG]
+    assert new_id != ids[LONG] and selected(last) == new_id
+    assert KEY_WORDS[LONG] <= words(str(last[TRANSCRIPT]))
+
+    # A finished job cannot be cancelled, and a completed one cannot be retried.
+    done = client.predict(new_id, api_name="/cancel")
+    assert "is finished" in str(done[STATUS])
+    again = client.predict(new_id, api_name="/retry")
+    assert "only a failed or cancelled job can be retried" in str(again[STATUS])
+
+
+@pytest.mark.timeout(60)
+def test_two_sessions_see_only_their_own_jobs(new_client: Callable[[], Client]) -> None:
+    alice, bob = new_client(), new_client()
+    alice_job = submit(alice, "speech.wav")
+    bob_job = submit(bob, "second_speech.wav")
+    alice_final = collect(alice_job)[-1]
+    bob_final = collect(bob_job)[-1]
+
+    assert [r[0] for r in rows(alice_final)] == ["speech.wav"]
+    assert [r[0] for r in rows(bob_final)] == ["second_speech.wav"]
+    assert KEY_WORDS["speech.wav"] <= words(str(alice_final[TRANSCRIPT]))
+    assert KEY_WORDS["second_speech.wav"] <= words(str(bob_final[TRANSCRIPT]))
+    assert not words(str(bob_final[TRANSCRIPT])) & {"tuesday", "weather"}
+
+    # What a page load shows each of them (/watch) is still only their own.
+    assert [r[0] for r in rows(alice.predict(api_name="/watch"))] == ["speech.wav"]
+    assert [r[0] for r in rows(bob.predict(api_name="/watch"))] == ["second_speech.wav"]
+    # A third, new session has no jobs at all.
+    assert rows(new_client().predict(api_name="/watch")) == []
+
+
+@pytest.mark.timeout(30)
+def test_resources_panel_lists_the_cpu(new_client: Callable[[], Client]) -> None:
+    text = new_client().predict(api_name="/resources")
+    assert "cpu" in text
+    assert "| Device |" in text and "**Pool:**" in text
