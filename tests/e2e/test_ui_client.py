@@ -226,3 +226,14 @@ def test_resources_panel_lists_the_cpu(new_client: Callable[[], Client]) -> None
     text = new_client().predict(api_name="/resources")
     assert "cpu" in text
     assert "| Device |" in text and "**Pool:**" in text
+
+
+def test_delete_removes_a_finished_job_from_the_table(new_client: Callable[[], Client]) -> None:
+    client = new_client()
+    *_, last = list(submit(client, "second_speech.wav"))
+    assert status_of(last, "second_speech.wav") == "completed"
+    job_id = job_ids(last)["second_speech.wav"]
+    after = client.predict(job_id, api_name="/delete")
+    assert "Deleted second_speech.wav" in str(after[STATUS])
+    assert rows(after) == []
+    assert job_ids(after) == {}

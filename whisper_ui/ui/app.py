@@ -302,6 +302,22 @@ class WebUI:
         async for update in self.stream(owner, f"Retrying {job.name}."):
             yield update
 
+    def delete(self, job_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """Remove a finished job with its uploaded file and its transcripts."""
+        owner = owner_of(request)
+        job = self._own(owner, job_id)
+        if job is None:
+            return self.render(owner, "Choose a finished file to delete.")
+        try:
+            self.services.delete_job(job.id)
+        except JobStateError as exc:
+            return self.render(owner, str(exc))
+        self._selected.pop(owner, None)
+        for key in [k for k in self._export_cache if k[0] == job.id]:
+            del self._export_cache[key]
+        self._zip_cache.pop(owner, None)
+        return self.render(owner, f"Deleted {job.name} and its files.")
+
     def resources(self) -> str:
         return view.resources_markdown(self.services.status())
 
@@ -352,7 +368,7 @@ class WebUI:
                         label="Queue",
                         elem_id="queue",
                         wrap=True,
-                        column_widths=["24%", "9%", "25%", "9%", "7%", "9%", "9%", "8%"],
+                        column_widths=["22%", "9%", "25%", "10%", "8%", "9%", "8%", "9%"],
                     )
                     with gr.Row():
                         picker = gr.Dropdown(
@@ -361,6 +377,7 @@ class WebUI:
                         cancel = gr.Button("Cancel", size="sm", scale=1, min_width=70)
                         cancel_all = gr.Button("Cancel all", size="sm", scale=1, min_width=70)
                         retry = gr.Button("Retry", size="sm", scale=1, min_width=70)
+                        delete = gr.Button("Delete", size="sm", scale=1, min_width=70)
                     transcript = gr.Textbox(
                         label="Transcript",
                         lines=14,
@@ -395,6 +412,7 @@ class WebUI:
             cancel.click(self.cancel, [picker], view_outputs, api_name="cancel", **live)
             cancel_all.click(self.cancel_all, None, view_outputs, api_name="cancel_all", **live)
             retry.click(self.retry, [picker], view_outputs, api_name="retry", **live)
+            delete.click(self.delete, [picker], view_outputs, api_name="delete", **live)
             timer.tick(self.resources, None, [resources], show_progress="hidden")
             blocks.load(self.watch, None, view_outputs, **live)
         built: gr.Blocks = blocks

@@ -12,9 +12,8 @@ from typing import Any
 
 from whisper_ui.domain import Job, JobStatus, Segment
 
-QUEUE_HEADERS = [
-    "File", "Duration", "Status", "Progress", "Place", "Elapsed", "Remaining", "Device",
-]  # fmt: skip
+# Short headers: eight columns share about half the page.
+QUEUE_HEADERS = ["File", "Length", "Status", "Progress", "Place", "Elapsed", "Left", "Device"]
 
 REASON_CHARS = 80
 # Until a job has finished on this machine, assume tiny.en-on-CPU speed (measured ~8x).
