@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     vad_filter: bool = False
     word_timestamps: bool = False
 
+    batch: Literal["auto", "on", "off"] = "auto"
+    max_batch_size: int = Field(8, ge=1, le=64)
+    batch_max_wait_ms: float = Field(20.0, ge=0)
+
     @field_validator("concurrency", "cpu_threads_per_worker", mode="before")
     @classmethod
     def _auto_is_none(cls, value: Any) -> Any:

@@ -97,6 +97,12 @@ _WEIGHTS_OVERHEAD = 48 * _MIB
 _CPU_WORKER_OVERHEAD = 40 * _MIB
 _CUDA_WORKER_OVERHEAD = (200 + 32) * _MIB
 _CUDA_PEAK_FACTOR = 1.75
+# Each extra chunk in a batched call costs this fraction of one chunk's
+# worst-case activations: the KV cache is only filled as far as the chunk's real text
+# (tens of tokens, not 448). Calibrated with bench/throughput.py (tiny.en int8, beam 5,
+# max_batch_size 8, two runners; README "## Throughput"): it measured ~0.03, so 0.1
+# keeps some room for chunks dense with words.
+_BATCH_ITEM_FRACTION = 0.1
 
 # Whisper shapes (params, decoder layers, d_model, attention heads); other sizes are
 # interpolated geometrically between neighbours (extrapolated from the end segments).
@@ -158,15 +164,23 @@ def estimate_footprint(
     beam_size: int = 5,
     n_mels: int = 80,
     best_of: int = 5,
+    batch_size: int = 1,
 ) -> Footprint:
     """Memory for a Whisper model of `params` parameters on a `kind` device (see the
     comment above for where every number comes from). `best_of` is faster-whisper's
-    sample count on temperature fallback: it sizes the decoder like a beam does."""
+    sample count on temperature fallback: it sizes the decoder like a beam does.
+    `batch_size` > 1 is a worker decoding that many 30 s chunks per call (engine/batcher):
+    batched decoding has no temperature fallback, so hypotheses are the beam alone, and
+    each extra chunk adds _BATCH_ITEM_FRACTION of one chunk's activations."""
     if params <= 0:
         raise ValueError("params must be positive")
     ct = resolve_compute_type(compute_type, kind)
     weights = params * _BYTES_PER_PARAM[ct] + _WEIGHTS_OVERHEAD
-    elements = _activation_elements(params, max(1, beam_size, best_of), n_mels)
+    if batch_size > 1:
+        one = _activation_elements(params, max(1, beam_size), n_mels)
+        elements = one * (1 + (batch_size - 1) * _BATCH_ITEM_FRACTION)
+    else:
+        elements = _activation_elements(params, max(1, beam_size, best_of), n_mels)
     if kind == "cpu":
         worker = elements * 4 + _CPU_WORKER_OVERHEAD
     else:

@@ -112,7 +112,7 @@ class Dispatcher:
         self.oom_retries = oom_retries
         self._validate = validate
         self._clock = clock
-        self._worker: Worker = worker or _transcribe_file
+        self._worker: Worker = worker or transcribe_file
         self._journal = journal
         self._jobs: dict[str, Job] = {}
         self._segments: dict[str, list[Segment]] = {}
@@ -523,7 +523,7 @@ def _save(job: Job, journal: Journal) -> None:
     journal.save_job(job)
 
 
-def _transcribe_file(
+def transcribe_file(
     job: Job,
     lease: Lease,
     resume: Resume,

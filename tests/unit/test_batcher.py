@@ -1,0 +1,143 @@
+"""Batcher scheduling with a fake model: grouping, routing, order, fairness, cancel, errors."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from whisper_ui.domain import TranscribeOptions
+from whisper_ui.engine.batcher import Batcher, BatchSettings, group_key
+from whisper_ui.engine.transcriber import TranscriptionCancelled
+
+
+class FakeRun:
+    """Records every call; echoes payloads back tagged with the batch's context."""
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        self.calls: list[tuple[Any, list[Any]]] = []
+        self.gate = gate
+        self.lock = threading.Lock()
+
+    def __call__(self, context: Any, payloads: Sequence[Any]) -> list[Any]:
+        if self.gate is not None:
+            assert self.gate.wait(5)
+        with self.lock:
+            self.calls.append((context, list(payloads)))
+        return [(context, p) for p in payloads]
+
+
+def settings(**kw: Any) -> BatchSettings:
+    base: dict[str, Any] = {"max_batch_size": 4, "max_wait_ms": 50.0, "runners": 1}
+    base.update(kw)
+    return BatchSettings(**base)
+
+
+def test_chunks_of_several_jobs_share_one_call_and_results_route_back() -> None:
+    run = FakeRun()
+    b = Batcher(run, settings(max_batch_size=4, max_wait_ms=200))
+    tickets = [b.submit(job, "k", "ctx", f"{job}{i}") for job in "ab" for i in range(2)]
+    for t in tickets:
+        assert t.wait(5)
+    assert len(run.calls) == 1 and len(run.calls[0][1]) == 4
+    assert [t.result() for t in tickets] == [("ctx", f"{j}{i}") for j in "ab" for i in range(2)]
+
+
+def test_incompatible_options_are_never_mixed() -> None:
+    run = FakeRun()
+    b = Batcher(run, settings(max_batch_size=8, max_wait_ms=30))
+    tickets = [b.submit(f"j{i}", ("beam", i % 2), i % 2, i) for i in range(6)]
+    for t in tickets:
+        assert t.wait(5)
+    for context, payloads in run.calls:
+        assert {p % 2 for p in payloads} == {context}
+    beam5 = TranscribeOptions(beam_size=5)
+    assert group_key(1, beam5, "en") != group_key(1, TranscribeOptions(beam_size=1), "en")
+    assert group_key(1, beam5, "en") != group_key(2, beam5, "en")  # another model instance
+    assert group_key(1, beam5, "en") == group_key(1, TranscribeOptions(beam_size=5), "en")
+
+
+def test_a_new_jobs_first_chunk_goes_before_a_long_jobs_backlog() -> None:
+    gate = threading.Event()
+    run = FakeRun(gate)
+    b = Batcher(run, settings(max_batch_size=2, max_wait_ms=0))
+    long_job = [b.submit("long", "k", None, f"L{i}") for i in range(6)]
+    # the runner is blocked on its first batch (L0, L1); a new job arrives meanwhile
+    new = b.submit("new", "k", None, "N0")
+    gate.set()
+    assert new.wait(5) and all(t.wait(5) for t in long_job)
+    # N0 rides in the first batch the runner forms after it arrived, ahead of L2..L5
+    batch_of_n0 = next(i for i, (_, payloads) in enumerate(run.calls) if "N0" in payloads)
+    assert batch_of_n0 <= 1, run.calls
+    later = [p for _, payloads in run.calls[batch_of_n0 + 1 :] for p in payloads]
+    assert {"L4", "L5"} <= set(later)
+
+
+def test_a_job_s_chunks_keep_their_order_across_batches() -> None:
+    run = FakeRun()
+    b = Batcher(run, settings(max_batch_size=3, max_wait_ms=0, runners=2))
+    tickets = [b.submit("a", "k", None, i) for i in range(10)]
+    assert [t.result() for t in tickets if t.wait(5)] == [(None, i) for i in range(10)]
+    order = [p for _, payloads in sorted(run.calls, key=lambda c: c[1][0]) for p in payloads]
+    assert order == list(range(10))
+
+
+def test_forget_drops_a_cancelled_jobs_waiting_chunks() -> None:
+    gate = threading.Event()
+    run = FakeRun(gate)
+    b = Batcher(run, settings(max_batch_size=1, max_wait_ms=0))
+    first = b.submit("a", "k", None, 0)
+    rest = [b.submit("a", "k", None, i) for i in range(1, 4)]
+    other = b.submit("b", "k", None, "b0")
+    b.forget("a")
+    gate.set()
+    assert first.wait(5) and other.wait(5)
+    for t in rest:
+        assert t.wait(5)
+        with pytest.raises(TranscriptionCancelled):
+            t.result()
+    ran = [p for _, payloads in run.calls for p in payloads]
+    assert 1 not in ran and 2 not in ran and "b0" in ran
+
+
+def test_an_error_fails_every_chunk_of_that_batch_only() -> None:
+    def run(context: Any, payloads: Sequence[Any]) -> list[Any]:
+        if "bad" in payloads:
+            raise MemoryError("out of memory")
+        return list(payloads)
+
+    b = Batcher(run, settings(max_batch_size=2, max_wait_ms=100))
+    bad = [b.submit("x", "k", None, "bad"), b.submit("y", "k", None, "ok")]
+    for t in bad:
+        assert t.wait(5)
+        with pytest.raises(MemoryError):
+            t.result()
+    good = b.submit("z", "k", None, "fine")
+    assert good.wait(5) and good.result() == "fine"
+
+
+def test_a_lone_chunk_waits_at_most_max_wait() -> None:
+    import time
+
+    run = FakeRun()
+    b = Batcher(run, settings(max_batch_size=8, max_wait_ms=30))
+    start = time.monotonic()
+    t = b.submit("solo", "k", None, 1)
+    assert t.wait(5)
+    assert time.monotonic() - start < 1.0
+
+
+def test_the_planner_counts_a_batchs_working_memory() -> None:
+    from whisper_ui.engine.planner import estimate_footprint
+
+    one = estimate_footprint(39_000_000, "int8", "cpu", beam_size=5)
+    sizes = [
+        estimate_footprint(39_000_000, "int8", "cpu", beam_size=5, batch_size=b).worker_bytes
+        for b in (2, 4, 8, 16)
+    ]
+    assert sizes == sorted(sizes) and len(set(sizes)) == 4, "grows with the batch"
+    assert sizes[-1] > one.worker_bytes
+    weights = estimate_footprint(39_000_000, "int8", "cpu", batch_size=8).weights_bytes
+    assert weights == one.weights_bytes, "weights are loaded once whatever the batch"

@@ -1,0 +1,394 @@
+"""Cross-job batching: VAD chunks from several running jobs share one encode/generate call.
+
+CTranslate2 does not merge concurrent calls, so batching across files is ours to do.
+
+Where it sits: *behind* the pool, one `Batcher` per loaded model instance (created on
+first use, kept in a weak map keyed by the model object). A job still needs a lease
+to run, so admission, memory accounting and OOM handling stay exactly as they are;
+the lease's worker thread becomes a *feeder*: it decodes, cuts the audio into
+VAD-bounded chunks (<= 30 s, faster-whisper's own VAD and `collect_chunks`), computes
+each chunk's features, hands a few chunks at a time to the batcher and streams the
+results back in order. The batcher's runner threads (at most the instance's
+CTranslate2 `num_workers`, and no more than the cores allow) each take up to
+`max_batch_size` compatible chunks, from as many jobs as have some, and run them
+through faster-whisper's `BatchedInferencePipeline.forward` (its decoding, segment
+splitting and word alignment; nothing re-implemented). Keeping batching per instance
+means the weights are shared and a batch can never mix models or devices.
+
+Latency: a job that has had the fewest chunks served leads the next batch, so a new
+job's first chunk goes out with the next free runner instead of behind a long file's
+backlog; a runner waits at most `max_wait_ms` for more chunks to fill a batch; and a
+job sends its first chunk alone (then up to a batch's worth), so its first segment
+costs one chunk's decode, not a whole batch's.
+
+Semantics are BatchedInferencePipeline's, not `WhisperModel.transcribe`'s: silence is
+skipped by VAD, each chunk is decoded independently (no conditioning on the previous
+text), only the first temperature is used (no fallback re-decode) and a segment is a
+whole VAD chunk (decoded without timestamp tokens, as faster-whisper's batched mode
+does; word_timestamps still time every word). The benchmark
+(bench/throughput.py) reports the word error rate this costs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from whisper_ui.domain import (
+    InfoReady,
+    JobEvent,
+    Progress,
+    Segment,
+    SegmentAdded,
+    TranscribeOptions,
+    Transcript,
+    TranscriptInfo,
+    Word,
+)
+from whisper_ui.engine.transcriber import SAMPLE_RATE, Resume, TranscriptionCancelled
+
+_START = Resume()
+CHUNK_S = 30  # Whisper's window: VAD speech is merged into chunks no longer than this
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    max_batch_size: int = 8  # chunks per encode/generate call
+    max_wait_ms: float = 20.0  # how long a runner waits to fill a batch
+    runners: int = 1  # concurrent batch calls (CTranslate2 workers used)
+    idle_exit_s: float = 5.0  # a runner thread exits after this long without work
+
+
+RunBatch = Callable[[Any, Sequence[Any]], Sequence[Any]]
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One chunk handed to the batcher; the feeder waits on it for the chunk's result."""
+
+    job_id: str
+    key: Hashable
+    context: Any
+    payload: Any
+    submitted: float
+    _done: threading.Event = field(default_factory=threading.Event)
+    _result: Any = None
+    _error: BaseException | None = None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    def result(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def _finish(self, result: Any = None, error: BaseException | None = None) -> None:
+        self._result, self._error = result, error
+        self._done.set()
+
+
+class Batcher:
+    """Groups tickets by `key` and runs up to max_batch_size of them per `run` call.
+
+    `run(context, payloads)` gets the first ticket's context (all tickets in a batch
+    share the key, so their contexts are interchangeable) and must return one result
+    per payload, in order. Model-agnostic so the scheduling is testable with fakes.
+    """
+
+    def __init__(self, run: RunBatch, settings: BatchSettings = BatchSettings()) -> None:
+        self._run = run
+        self.settings = settings
+        self._cond = threading.Condition()
+        self._pending: dict[str, deque[Ticket]] = {}  # job -> its waiting chunks, in order
+        self._served: dict[str, int] = {}  # job -> chunks taken into batches so far
+        self._arrival: dict[str, int] = {}  # job -> order it first showed up in
+        self._seq = 0
+        self._runners = 0
+
+    def submit(self, job_id: str, key: Hashable, context: Any, payload: Any) -> Ticket:
+        ticket = Ticket(job_id, key, context, payload, time.monotonic())
+        with self._cond:
+            if job_id not in self._arrival:
+                self._arrival[job_id] = self._seq
+                self._seq += 1
+            self._pending.setdefault(job_id, deque()).append(ticket)
+            if self._runners < max(1, self.settings.runners):
+                self._runners += 1
+                runner = threading.Thread(target=self._runner, name="batcher", daemon=True)
+                runner.start()
+            self._cond.notify_all()
+        return ticket
+
+    def forget(self, job_id: str) -> None:
+        """Drop a job's waiting chunks (cancel, failure, end); chunks already running finish."""
+        with self._cond:
+            for ticket in self._pending.pop(job_id, ()):
+                ticket._finish(error=TranscriptionCancelled(job_id))
+            self._served.pop(job_id, None)
+            self._arrival.pop(job_id, None)
+
+    def _take(self, now: float) -> tuple[list[Ticket], float]:
+        """The next batch, or ([], seconds to wait) when it is worth waiting to fill one."""
+        jobs = [j for j, q in self._pending.items() if q]
+        if not jobs:
+            return [], -1.0
+        order = sorted(jobs, key=lambda j: (self._served.get(j, 0), self._arrival.get(j, 0)))
+        key = self._pending[order[0]][0].key
+        same = [j for j in order if self._pending[j][0].key == key]
+        available = sum(sum(1 for t in self._pending[j] if t.key == key) for j in same)
+        size = max(1, self.settings.max_batch_size)
+        oldest = min(self._pending[j][0].submitted for j in same)
+        wait = self.settings.max_wait_ms / 1000 - (now - oldest)
+        if available < size and wait > 0:
+            return [], wait
+        batch: list[Ticket] = []
+        while len(batch) < size:  # round robin: one chunk per job per turn, least served first
+            took = False
+            for job in same:
+                queue = self._pending.get(job)
+                if queue and queue[0].key == key and len(batch) < size:
+                    batch.append(queue.popleft())
+                    self._served[job] = self._served.get(job, 0) + 1
+                    took = True
+            if not took:
+                break
+        return batch, 0.0
+
+    def _runner(self) -> None:
+        while True:
+            with self._cond:
+                idle_since = time.monotonic()
+                while True:
+                    batch, wait = self._take(time.monotonic())
+                    if batch:
+                        break
+                    if wait < 0 and time.monotonic() - idle_since >= self.settings.idle_exit_s:
+                        self._runners -= 1
+                        return
+                    self._cond.wait(wait if wait > 0 else self.settings.idle_exit_s)
+            try:
+                results = self._run(batch[0].context, [t.payload for t in batch])
+                if len(results) != len(batch):
+                    raise RuntimeError(f"batch of {len(batch)} returned {len(results)} results")
+            except BaseException as exc:
+                for ticket in batch:
+                    ticket._finish(error=exc)
+            else:
+                for ticket, result in zip(batch, results, strict=True):
+                    ticket._finish(result)
+            # Hold nothing between batches: a batch's context holds the model, and an idle
+            # runner must not keep an unloaded instance alive.
+            del batch
+            results = []
+
+
+# ---- faster-whisper glue ----------------------------------------------------------------
+
+_batchers: weakref.WeakKeyDictionary[Any, Batcher] = weakref.WeakKeyDictionary()
+_batchers_lock = threading.Lock()
+
+
+def batcher_for(model: Any, settings: BatchSettings) -> Batcher:
+    """The one batcher of a loaded model instance (created on first use).
+
+    The batcher never holds the model (it comes in each batch's context), so dropping
+    the instance from the pool still frees it.
+    """
+    with _batchers_lock:
+        batcher = _batchers.get(model)
+        if batcher is None:
+            batcher = Batcher(_run_whisper_batch, settings)
+            _batchers[model] = batcher
+        return batcher
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    features: np.ndarray  # (n_mels, 3000) log-mel of the chunk, padded
+    meta: dict[str, Any]  # collect_chunks metadata: offset, duration (in speech time)
+
+
+def _run_whisper_batch(context: Any, payloads: Sequence[Any]) -> Sequence[Any]:
+    from faster_whisper import BatchedInferencePipeline
+
+    model, tokenizer, fw_options = context
+    chunks: list[_Chunk] = list(payloads)
+    features = np.stack([c.features for c in chunks])
+    pipeline = BatchedInferencePipeline(model)  # cheap: holds a reference and a counter
+    result: list[Any] = pipeline.forward(features, tokenizer, [c.meta for c in chunks], fw_options)
+    return result
+
+
+def _fw_options(model: Any, options: TranscribeOptions, tokenizer: Any) -> Any:
+    """faster-whisper's TranscriptionOptions as BatchedInferencePipeline.transcribe builds them."""
+    from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
+
+    return TranscriptionOptions(
+        beam_size=options.beam_size,
+        best_of=5,
+        patience=1,
+        length_penalty=1,
+        repetition_penalty=1,
+        no_repeat_ngram_size=0,
+        log_prob_threshold=-1.0,
+        no_speech_threshold=0.6,
+        compression_ratio_threshold=2.4,
+        temperatures=list(options.temperature[:1]) or [0.0],
+        initial_prompt=options.initial_prompt or None,
+        prefix=None,
+        suppress_blank=True,
+        suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+        prepend_punctuations="\"'“¿([{-",
+        append_punctuations="\"'.。,，!！?？:：”)]}、",
+        max_new_tokens=None,
+        hotwords=None,
+        word_timestamps=options.word_timestamps,
+        hallucination_silence_threshold=None,
+        condition_on_previous_text=False,
+        clip_timestamps="0",
+        prompt_reset_on_temperature=0.5,
+        multilingual=False,
+        # As BatchedInferencePipeline does by default: with timestamps, generate ends a
+        # chunk on an unfinished segment that forward() drops (whole sentences were lost
+        # on tests/data/long_speech.mp3), so a segment is one VAD chunk (<= 30 s).
+        without_timestamps=True,
+        max_initial_timestamp=0.0,
+    )
+
+
+def group_key(model: Any, options: TranscribeOptions, language: str) -> Hashable:
+    """Chunks may share a call only when every decoding option that reaches generate agrees."""
+    return (
+        id(model),
+        options.task,
+        language,
+        options.beam_size,
+        options.word_timestamps,
+        options.initial_prompt or None,
+        options.temperature[:1],
+    )
+
+
+def transcribe_batched(
+    model: Any,
+    audio: np.ndarray,
+    options: TranscribeOptions,
+    *,
+    job_id: str,
+    emit: Callable[[JobEvent], None],
+    should_cancel: Callable[[], bool],
+    settings: BatchSettings,
+    resume: Resume = _START,
+    source_name: str = "",
+) -> Transcript:
+    """Same contract as transcriber.transcribe (events, cancel checks, resume), batched."""
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.vad import (
+        SpeechTimestampsMap,
+        VadOptions,
+        collect_chunks,
+        get_speech_timestamps,
+    )
+
+    if should_cancel():
+        raise TranscriptionCancelled(job_id)
+    total_s = len(audio) / SAMPLE_RATE
+    start_sample = int(resume.offset_s * SAMPLE_RATE)
+    part = audio[start_sample:] if start_sample else audio
+    vad = VadOptions(max_speech_duration_s=CHUNK_S, min_silence_duration_ms=160)
+    speech = get_speech_timestamps(part, vad) if len(part) else []
+    pieces, metas = collect_chunks(part, speech, max_duration=CHUNK_S) if speech else ([], [])
+    ts_map = SpeechTimestampsMap(speech, SAMPLE_RATE) if speech else None
+
+    def features(i: int) -> np.ndarray:
+        from faster_whisper.audio import pad_or_trim
+
+        return np.asarray(pad_or_trim(model.feature_extractor(pieces[i])[..., :-1]))
+
+    multilingual = bool(model.model.is_multilingual)
+    language, probability = options.language or "en", 1.0
+    if not multilingual:
+        language = "en"
+    elif options.language is None and pieces:
+        language, probability, _ = model.detect_language(features=features(0))
+    info = TranscriptInfo(
+        language=language, language_probability=float(probability), duration=round(total_s, 3)
+    )
+    emit(InfoReady(job_id, info))
+    tokenizer = Tokenizer(model.hf_tokenizer, multilingual, task=options.task, language=language)
+    context = (model, tokenizer, _fw_options(model, options, tokenizer))
+    key = group_key(model, options, language)
+    batcher = batcher_for(model, settings)
+    window = max(1, settings.max_batch_size)  # chunks in flight per job: bounds feature memory
+    tickets: deque[Ticket] = deque()
+    segments: list[Segment] = []
+    seg_id = resume.next_id
+    nxt = 0
+    ramped = False
+    try:
+        while nxt < len(pieces) or tickets:
+            # The first chunk goes alone so the first segment comes back after one
+            # chunk's decode; then up to a batch's worth stay in flight.
+            limit = window if ramped else 1
+            while nxt < len(pieces) and len(tickets) < limit:
+                meta = {k: v for k, v in metas[nxt].items() if k != "segments"}
+                tickets.append(batcher.submit(job_id, key, context, _Chunk(features(nxt), meta)))
+                nxt += 1
+            ticket = tickets.popleft()
+            while not ticket.wait(0.05):
+                if should_cancel():
+                    raise TranscriptionCancelled(job_id)
+            ramped = True
+            for raw in ticket.result():
+                assert ts_map is not None
+                segment = _to_segment(raw, ts_map, resume.offset_s, seg_id)
+                seg_id += 1
+                segments.append(segment)
+                emit(SegmentAdded(job_id, segment))
+                done = min(segment.end, total_s)
+                emit(Progress(job_id, round(done / total_s, 4) if total_s else 1.0, done))
+                if should_cancel():
+                    raise TranscriptionCancelled(job_id)
+    finally:
+        batcher.forget(job_id)
+    emit(Progress(job_id, 1.0, round(total_s, 3)))
+    return Transcript(info=info, segments=tuple(segments), source_name=source_name)
+
+
+def _to_segment(raw: dict[str, Any], ts_map: Any, offset: float, seg_id: int) -> Segment:
+    """A forward() segment dict, mapped from speech time back to file time (as
+    faster-whisper's restore_speech_timestamps does) and shifted by the resume offset."""
+    raw_words = raw.get("words") or []
+    words: list[Word] = []
+    if raw_words:
+        for w in raw_words:
+            index = ts_map.get_chunk_index((w["start"] + w["end"]) / 2)
+            words.append(
+                Word(
+                    start=round(ts_map.get_original_time(w["start"], index) + offset, 3),
+                    end=round(ts_map.get_original_time(w["end"], index) + offset, 3),
+                    word=w["word"],
+                    probability=float(w["probability"]),
+                )
+            )
+        start, end = words[0].start, words[-1].end
+    else:
+        start = round(ts_map.get_original_time(raw["start"]) + offset, 3)
+        end = round(ts_map.get_original_time(raw["end"], is_end=True) + offset, 3)
+    return Segment(
+        id=seg_id,
+        start=start,
+        end=end,
+        text=raw["text"],
+        words=tuple(words),
+        avg_logprob=float(raw["avg_logprob"]),
+        no_speech_prob=float(raw["no_speech_prob"]),
+    )
