@@ -37,7 +37,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         finally:
             await services.stop()
 
-    api = FastAPI(title="whisper-ui", version=__version__, lifespan=lifespan)
+    # No /docs or /redoc: they load Swagger/ReDoc from a CDN. The schema is /openapi.json.
+    api = FastAPI(
+        title="whisper-ui", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     api.state.services = services
     include_api(api, services, credentials)
     api.add_middleware(ClientIdMiddleware)
