@@ -15,6 +15,15 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 DATA = Path(__file__).parent / "data"
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free right now on `host`, for a server a test starts."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
 def words(text: str) -> set[str]:
     """Lower-case words without punctuation, for asserting on what the model recognised."""
     return set(re.findall(r"[a-z0-9']+", text.lower()))

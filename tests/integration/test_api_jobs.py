@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +21,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from tests.conftest import DATA, words
+from tests.conftest import DATA, free_port, words
 from whisper_ui.api import include_api
 from whisper_ui.auth import Credentials
 from whisper_ui.config import Settings
@@ -36,11 +35,6 @@ class Running:
     url: str
     services: Services
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

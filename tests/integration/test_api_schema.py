@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from app import create_app
-from tests.integration.test_api_jobs import free_port
+from tests.conftest import free_port
 from whisper_ui.config import Settings
 
 pytestmark = pytest.mark.integration

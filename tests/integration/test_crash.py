@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,16 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import DATA, words
+from tests.conftest import DATA, free_port, words
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(data_dir: Path, port: int) -> subprocess.Popen[str]:

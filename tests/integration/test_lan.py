@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,11 +52,6 @@ def peer() -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("0.0.0.0", 0))
-        return int(s.getsockname()[1])
-
 
 def in_peer(netns: str, code: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
@@ -66,7 +62,7 @@ def in_peer(netns: str, code: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_colleague_on_the_lan_logs_in_and_transcribes(peer: str, tmp_path: Path) -> None:
-    port = free_port()
+    port = free_port("0.0.0.0")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py"), "--lan", "--port", str(port),

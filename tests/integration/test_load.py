@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,17 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import DATA
+from tests.conftest import DATA, free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 CLIENTS, JOBS_EACH, MAX_QUEUE = 20, 10, 40
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_twenty_clients_two_hundred_jobs(tmp_path: Path) -> None:

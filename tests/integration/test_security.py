@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,18 +13,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import DATA
+from tests.conftest import DATA, free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 ALICE, BOB = ("alice", "Al1ce-Pa55"), ("bob", "B0b-Secret")
 KEY = "sk-test-0123456789abcdef"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
