@@ -24,10 +24,15 @@ from whisper_ui.services import Services, build_services
 from whisper_ui.ui.identity import ClientIdMiddleware
 
 
-def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    services: Services | None = None,
+    credentials: Credentials | None = None,
+) -> FastAPI:
     """Build the ASGI app; the dispatcher starts and stops with uvicorn's lifespan."""
     services = services or build_services(settings, persist=True)
-    credentials = Credentials.build(settings.auth, settings.auth_file, settings.api_keys)
+    if credentials is None:
+        credentials = Credentials.build(settings.auth, settings.auth_file, settings.api_keys)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -127,7 +132,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     credentials = Credentials.build(settings.auth, settings.auth_file, settings.api_keys)
-    application = create_app(settings)
+    application = create_app(settings, credentials=credentials)
     for line in banner(settings, credentials):
         print(line, flush=True)
     if settings.share:
