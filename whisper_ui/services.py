@@ -17,7 +17,7 @@ from typing import Any
 
 from whisper_ui import audio
 from whisper_ui.config import Settings
-from whisper_ui.domain import TERMINAL, Job, JobEvent, TranscribeOptions, Transcript
+from whisper_ui.domain import TERMINAL, Job, JobEvent, JobStatus, TranscribeOptions, Transcript
 from whisper_ui.engine.batcher import BatchSettings, transcribe_batched
 from whisper_ui.engine.catalog import ModelCatalog
 from whisper_ui.engine.loader import WhisperLoader
@@ -69,7 +69,6 @@ class Services:
         pool = self.pool.snapshot()
         plan = self.pool.plan_for(ModelSpec(self.settings.model), resources)
         slots = pool.slots or plan.total_workers
-        jobs = self.dispatcher.jobs()
         return {
             "devices": [
                 {
@@ -108,7 +107,7 @@ class Services:
             },
             "queue": {
                 "queued": len(self.queue),
-                "running": sum(1 for j in jobs if j.status.value == "running"),
+                "running": self.dispatcher.count(JobStatus.RUNNING),
                 "max": self.queue.max_size,
             },
         }

@@ -19,6 +19,7 @@ from whisper_ui.api.models import models_router
 from whisper_ui.api.openai import openai_router
 from whisper_ui.api.schema import install_openapi
 from whisper_ui.auth import Credentials
+from whisper_ui.domain import JobStatus
 from whisper_ui.services import Services
 
 
@@ -30,13 +31,12 @@ def include_api(app: FastAPI, services: Services, credentials: Credentials) -> N
     @router.get("/health", tags=["health"], responses=errors())
     async def health() -> dict[str, Any]:
         """Liveness and a one-line view of the load; cheap enough to poll."""
-        jobs = services.dispatcher.jobs()
         return {
             "status": "ok",
             "version": __version__,
             "model": services.settings.model,
             "queued": len(services.queue),
-            "running": sum(1 for j in jobs if j.status.value == "running"),
+            "running": services.dispatcher.count(JobStatus.RUNNING),
         }
 
     @router.get("/resources", tags=["health"], responses=errors())

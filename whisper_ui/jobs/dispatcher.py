@@ -134,6 +134,10 @@ class Dispatcher:
     def jobs(self) -> list[Job]:
         return list(self._jobs.values())
 
+    def count(self, status: JobStatus) -> int:
+        """How many known jobs are in `status` (health and the resources panel)."""
+        return sum(1 for job in self._jobs.values() if job.status is status)
+
     def progress(self, job_id: str) -> float:
         """Fraction of the job's audio decoded so far (1.0 once completed)."""
         job = self._jobs.get(job_id)
