@@ -199,7 +199,9 @@ def run_plain(
     }
 
 
-def run_engine(files: list[Path], beam: int, concurrency: int, batch: str) -> dict[str, Any]:
+def run_engine(
+    files: list[Path], beam: int, concurrency: int, batch: str, extra: dict[str, Any]
+) -> dict[str, Any]:
     """(c) whisper-ui's real queue -> dispatcher -> pool, all files submitted at once."""
     from whisper_ui.config import Settings
     from whisper_ui.domain import Completed, SegmentAdded
@@ -211,7 +213,12 @@ def run_engine(files: list[Path], beam: int, concurrency: int, batch: str) -> di
     async def main() -> dict[str, Any]:
         data = Path(tempfile.mkdtemp(prefix="bench-engine-"))
         settings = Settings(
-            data_dir=data, concurrency=concurrency, batch=batch, beam_size=beam, model="tiny.en"
+            data_dir=data,
+            concurrency=concurrency,
+            batch=batch,
+            beam_size=beam,
+            model="tiny.en",
+            **extra,
         )
         svc = build_services(settings)
         await svc.start()
@@ -265,6 +272,7 @@ MODES: dict[str, dict[str, Any]] = {
     "c4": {"kind": "engine", "concurrency": 4, "batch": "off", "label": "(c) whisper-ui, 4 jobs"},
     "cb2": {"kind": "engine", "concurrency": 2, "batch": "on", "label": "(c) batched, 2 jobs"},
     "cb4": {"kind": "engine", "concurrency": 4, "batch": "on", "label": "(c) batched, 4 jobs"},
+    "cb8": {"kind": "engine", "concurrency": 8, "batch": "on", "label": "(c) batched, 8 jobs"},
     "a-t0": {
         "kind": "plain",
         "extra": {"temperature": 0.0, "condition_on_previous_text": False},
@@ -288,7 +296,8 @@ def child(mode: str, corpus: Path, beam: int, out: Path) -> None:
     if spec["kind"] == "plain":
         result = run_plain(mode, files, beam, spec.get("batch_size", 1), spec.get("extra", {}))
     else:
-        result = run_engine(files, beam, spec["concurrency"], spec["batch"])
+        extra = json.loads(os.environ.get("BENCH_SETTINGS", "{}")) | spec.get("settings", {})
+        result = run_engine(files, beam, spec["concurrency"], spec["batch"], extra)
     out.write_text(json.dumps(result))
 
 

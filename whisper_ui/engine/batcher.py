@@ -56,6 +56,7 @@ from whisper_ui.engine.transcriber import SAMPLE_RATE, Resume, TranscriptionCanc
 
 _START = Resume()
 CHUNK_S = 30  # Whisper's window: VAD speech is merged into chunks no longer than this
+MIN_CONTINUATION_S = 0.5  # a chunk's rest shorter than this is not decoded again
 
 
 @dataclass(frozen=True)
@@ -113,13 +114,21 @@ class Batcher:
         self._seq = 0
         self._runners = 0
 
-    def submit(self, job_id: str, key: Hashable, context: Any, payload: Any) -> Ticket:
+    def submit(
+        self, job_id: str, key: Hashable, context: Any, payload: Any, *, front: bool = False
+    ) -> Ticket:
+        """Queue one chunk; `front` puts it before the job's other waiting chunks (a
+        continuation its feeder must have before it can stream anything further)."""
         ticket = Ticket(job_id, key, context, payload, time.monotonic())
         with self._cond:
             if job_id not in self._arrival:
                 self._arrival[job_id] = self._seq
                 self._seq += 1
-            self._pending.setdefault(job_id, deque()).append(ticket)
+            pending = self._pending.setdefault(job_id, deque())
+            if front:
+                pending.appendleft(ticket)
+            else:
+                pending.append(ticket)
             if self._runners < max(1, self.settings.runners):
                 self._runners += 1
                 runner = threading.Thread(target=self._runner, name="batcher", daemon=True)
@@ -213,18 +222,108 @@ def batcher_for(model: Any, settings: BatchSettings) -> Batcher:
 @dataclass(frozen=True)
 class _Chunk:
     features: np.ndarray  # (n_mels, 3000) log-mel of the chunk, padded
-    meta: dict[str, Any]  # collect_chunks metadata: offset, duration (in speech time)
+    offset: float  # where the chunk starts, in speech time (collect_chunks' timeline)
+    duration: float  # seconds of audio in the chunk
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What one chunk decoded to: faster-whisper segment dicts (speech time) and, when the
+    model stopped before the chunk's end, where to decode again (seconds into the chunk)."""
+
+    segments: list[dict[str, Any]]
+    resume_at: float | None = None
+
+
+def split_at_timestamps(
+    tokens: Sequence[int], timestamp_begin: int, time_precision: float, duration: float
+) -> tuple[list[tuple[float, float, list[int]]], float | None]:
+    """Cut one chunk's tokens into (start, end, tokens) segments at timestamp pairs.
+
+    Mirrors what `WhisperModel.generate_segments` does with one 30 s window, including
+    its seek: when the text does not end on a single closing timestamp, the model has
+    stopped at the last complete segment (it expects the next window to carry on), so
+    the unfinished rest is not kept and the second value says where to decode again.
+    `BatchedInferencePipeline.forward` keeps no such continuation, which loses whole
+    sentences (two of long_speech.mp3's). Times are relative to the chunk.
+    """
+
+    def at(token: int) -> float:
+        return (token - timestamp_begin) * time_precision
+
+    single_ending = len(tokens) >= 2 and tokens[-2] < timestamp_begin <= tokens[-1]
+    cuts = [
+        i
+        for i in range(1, len(tokens))
+        if tokens[i] >= timestamp_begin and tokens[i - 1] >= timestamp_begin
+    ]
+    if not cuts:  # one segment: the text ran to the end (or carried no pairs)
+        stamps = [t for t in tokens if t >= timestamp_begin]
+        end = at(stamps[-1]) if stamps and stamps[-1] != timestamp_begin else duration
+        return [(0.0, end, list(tokens))], None
+    if single_ending:
+        cuts.append(len(tokens))
+    segments: list[tuple[float, float, list[int]]] = []
+    last = 0
+    for cut in cuts:
+        piece = list(tokens[last:cut])
+        segments.append((at(piece[0]), at(piece[-1]), piece))
+        last = cut
+    if single_ending:
+        return segments, None
+    return segments, at(tokens[last - 1])
 
 
 def _run_whisper_batch(context: Any, payloads: Sequence[Any]) -> Sequence[Any]:
+    """One encode + generate for every chunk, faster-whisper's own word alignment."""
     from faster_whisper import BatchedInferencePipeline
 
     model, tokenizer, fw_options = context
     chunks: list[_Chunk] = list(payloads)
     features = np.stack([c.features for c in chunks])
     pipeline = BatchedInferencePipeline(model)  # cheap: holds a reference and a counter
-    result: list[Any] = pipeline.forward(features, tokenizer, [c.meta for c in chunks], fw_options)
-    return result
+    encoder_output, outputs = pipeline.generate_segment_batched(features, tokenizer, fw_options)
+    fps = model.frames_per_second
+    per_chunk: list[list[dict[str, Any]]] = []
+    resumes: list[float | None] = []
+    sizes: list[int] = []
+    for chunk, output in zip(chunks, outputs, strict=True):
+        pieces, resume_at = split_at_timestamps(
+            output["tokens"], tokenizer.timestamp_begin, model.time_precision, chunk.duration
+        )
+        segments = []
+        for start, end, tokens in pieces:
+            text = tokenizer.decode(tokens)
+            segments.append(
+                {
+                    "text": text,
+                    "avg_logprob": output["avg_logprob"],
+                    "no_speech_prob": output["no_speech_prob"],
+                    "tokens": tokens,
+                    "start": chunk.offset + start,
+                    "end": chunk.offset + min(end, chunk.duration),
+                    "seek": int(chunk.offset * fps),
+                }
+            )
+        per_chunk.append(segments)
+        resumes.append(resume_at)
+        sizes.append(int(np.ceil(chunk.duration) * fps))
+    if fw_options.word_timestamps and any(per_chunk):
+        model.add_word_timestamps(
+            per_chunk,
+            tokenizer,
+            encoder_output,
+            sizes,
+            fw_options.prepend_punctuations,
+            fw_options.append_punctuations,
+            0.0,
+        )
+    # Blank pieces (a lone timestamp pair) stay in until alignment, which wants every
+    # chunk to have at least one segment; nobody wants them in a transcript.
+    return [
+        ChunkResult([seg for seg in segs if seg["text"].strip()], resume_at)
+        for segs, resume_at in zip(per_chunk, resumes, strict=True)
+    ]
 
 
 def _fw_options(model: Any, options: TranscribeOptions, tokenizer: Any) -> Any:
@@ -256,10 +355,9 @@ def _fw_options(model: Any, options: TranscribeOptions, tokenizer: Any) -> Any:
         clip_timestamps="0",
         prompt_reset_on_temperature=0.5,
         multilingual=False,
-        # As BatchedInferencePipeline does by default: with timestamps, generate ends a
-        # chunk on an unfinished segment that forward() drops (whole sentences were lost
-        # on tests/data/long_speech.mp3), so a segment is one VAD chunk (<= 30 s).
-        without_timestamps=True,
+        # Timestamp tokens give sentence-level segments; split_at_timestamps keeps what
+        # forward() would drop by decoding the rest of the chunk again.
+        without_timestamps=False,
         max_initial_timestamp=0.0,
     )
 
@@ -308,17 +406,20 @@ def transcribe_batched(
     pieces, metas = collect_chunks(part, speech, max_duration=CHUNK_S) if speech else ([], [])
     ts_map = SpeechTimestampsMap(speech, SAMPLE_RATE) if speech else None
 
-    def features(i: int) -> np.ndarray:
+    def chunk(i: int, cut: float = 0.0) -> _Chunk:
+        """Piece i from `cut` seconds on (0: the whole VAD chunk; more: a continuation)."""
         from faster_whisper.audio import pad_or_trim
 
-        return np.asarray(pad_or_trim(model.feature_extractor(pieces[i])[..., :-1]))
+        samples = pieces[i][round(cut * SAMPLE_RATE) :]
+        feats = np.asarray(pad_or_trim(model.feature_extractor(samples)[..., :-1]))
+        return _Chunk(feats, float(metas[i]["offset"]) + cut, len(samples) / SAMPLE_RATE)
 
     multilingual = bool(model.model.is_multilingual)
     language, probability = options.language or "en", 1.0
     if not multilingual:
         language = "en"
     elif options.language is None and pieces:
-        language, probability, _ = model.detect_language(features=features(0))
+        language, probability, _ = model.detect_language(features=chunk(0).features)
     info = TranscriptInfo(
         language=language, language_probability=float(probability), duration=round(total_s, 3)
     )
@@ -328,7 +429,7 @@ def transcribe_batched(
     key = group_key(model, options, language)
     batcher = batcher_for(model, settings)
     window = max(1, settings.max_batch_size)  # chunks in flight per job: bounds feature memory
-    tickets: deque[Ticket] = deque()
+    tickets: deque[tuple[int, float, Ticket]] = deque()  # (piece, cut, ticket) in order
     segments: list[Segment] = []
     seg_id = resume.next_id
     nxt = 0
@@ -339,15 +440,15 @@ def transcribe_batched(
             # chunk's decode; then up to a batch's worth stay in flight.
             limit = window if ramped else 1
             while nxt < len(pieces) and len(tickets) < limit:
-                meta = {k: v for k, v in metas[nxt].items() if k != "segments"}
-                tickets.append(batcher.submit(job_id, key, context, _Chunk(features(nxt), meta)))
+                tickets.append((nxt, 0.0, batcher.submit(job_id, key, context, chunk(nxt))))
                 nxt += 1
-            ticket = tickets.popleft()
+            index, cut, ticket = tickets.popleft()
             while not ticket.wait(0.05):
                 if should_cancel():
                     raise TranscriptionCancelled(job_id)
             ramped = True
-            for raw in ticket.result():
+            result: ChunkResult = ticket.result()
+            for raw in result.segments:
                 assert ts_map is not None
                 segment = _to_segment(raw, ts_map, resume.offset_s, seg_id)
                 seg_id += 1
@@ -357,6 +458,13 @@ def transcribe_batched(
                 emit(Progress(job_id, round(done / total_s, 4) if total_s else 1.0, done))
                 if should_cancel():
                     raise TranscriptionCancelled(job_id)
+            if result.resume_at is not None and result.resume_at > 0:
+                cut += result.resume_at
+                if len(pieces[index]) / SAMPLE_RATE - cut >= MIN_CONTINUATION_S:
+                    # The model stopped early (as at a window's end in sequential mode):
+                    # the rest of this chunk goes again, ahead of the job's later chunks.
+                    again = batcher.submit(job_id, key, context, chunk(index, cut), front=True)
+                    tickets.appendleft((index, cut, again))
     finally:
         batcher.forget(job_id)
     emit(Progress(job_id, 1.0, round(total_s, 3)))
