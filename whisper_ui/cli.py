@@ -220,7 +220,7 @@ def _note(line: str, stream: TextIO, bars_shown: bool) -> None:
 def cmd_devices(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _offline_unless_hub(settings.model)
-    from whisper_ui.services import build_services
+    from whisper_ui.services import batching_enabled, build_services
 
     services = build_services(settings)
     resources = services.probe.snapshot()
@@ -241,9 +241,12 @@ def cmd_devices(args: argparse.Namespace) -> int:
         print("  nothing fits")
     for p in plan.placements:
         threads = f" x {p.cpu_threads} threads" if p.device.kind == "cpu" else ""
+        batched = batching_enabled(settings.batch, p.device.kind)
+        batching = f"batches of up to {settings.max_batch_size}" if batched else "unbatched"
         print(
             f"  {p.device.id:<7} {p.workers} worker(s){threads}, {p.compute_type}, "
-            f"~{_gib(p.est_bytes)} (limited by {p.limited_by})"
+            f"~{_gib(p.est_bytes)} (limited by {p.limited_by}), {batching} "
+            f"(batch: {settings.batch})"
         )
     for note in plan.notes:
         print(f"  note: {note}")

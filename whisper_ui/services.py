@@ -205,6 +205,23 @@ def options_validator(catalog: ModelCatalog) -> Callable[[TranscribeOptions], No
     return validate
 
 
+def batching_enabled(setting: str, kind: str) -> bool:
+    """Whether jobs on a `kind` device share batched encode/generate calls (engine/batcher).
+
+    `auto` batches on CUDA only. On a GPU one chunk leaves most of the device idle, and
+    batching is how faster-whisper's own benchmark gets 3.7x (large-v2 fp16, beam 5,
+    batch 8; its README). On CPU it was measured here (README "## Throughput",
+    bench/batch_scaling.py): on the 2-core Zen 3 this project runs on, a batch of 8
+    chunks costs as much per chunk as 8 calls of one (the encoder is already one large
+    matrix per chunk), so batching buys nothing but latency: the first segment of two
+    jobs started together waits for both. `on` forces it (CPUs where
+    bench/batch_scaling.py shows a per-chunk saving), `off` never batches.
+    """
+    if setting == "auto":
+        return kind == "cuda"
+    return setting == "on"
+
+
 def build_services(
     settings: Settings,
     *,
@@ -212,17 +229,15 @@ def build_services(
     loader: Loader | None = None,
     catalog: ModelCatalog | None = None,
     persist: bool = False,
+    cuda_ok: bool | None = None,
 ) -> Services:
-    """Wire the engine and jobs; `persist` keeps jobs in <data_dir>/jobs.sqlite3 (server)."""
+    """Wire the engine and jobs; `persist` keeps jobs in <data_dir>/jobs.sqlite3 (server).
+    `cuda_ok` None asks CTranslate2 whether it can use CUDA (tests with a fake NVML say)."""
     catalog = catalog or ModelCatalog(settings.resolved_model_cache_dir)
     probe = probe or SystemProbe()
 
     def batching(kind: str) -> bool:
-        # auto is off everywhere for now (README "## Throughput"): on 2 CPU cores batching
-        # measured 1.89x plain faster-whisper (1.30x the unbatched engine) at about the same
-        # WER, but its segments are whole VAD chunks (up to 30 s: long subtitle cues); on
-        # a GPU it is not measured yet.
-        return settings.batch == "on"
+        return batching_enabled(settings.batch, kind)
 
     def footprint(model: str, device: DeviceInfo, compute_type: str) -> Footprint:
         return estimate_footprint(
@@ -273,7 +288,7 @@ def build_services(
             compute_type=settings.compute_type,
             idle_ttl_s=settings.idle_ttl_s,
         ),
-        cuda_ok=cuda_usable(),
+        cuda_ok=cuda_usable() if cuda_ok is None else cuda_ok,
     )
     queue = JobQueue(settings.max_queue, settings.schedule)
     bus = EventBus()
@@ -286,6 +301,6 @@ def build_services(
         oom_retries=settings.oom_retries,
         validate=options_validator(catalog),
         journal=store,
-        worker=worker if settings.batch == "on" else None,  # None: the plain worker
+        worker=worker if settings.batch != "off" else None,  # None: the plain worker
     )
     return Services(settings, catalog, probe, pool, queue, bus, dispatcher, store)

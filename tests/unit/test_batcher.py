@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from whisper_ui.domain import TranscribeOptions
-from whisper_ui.engine.batcher import Batcher, BatchSettings, group_key
+from whisper_ui.engine.batcher import Batcher, BatchSettings, group_key, split_at_timestamps
 from whisper_ui.engine.transcriber import TranscriptionCancelled
 
 
@@ -141,3 +141,54 @@ def test_the_planner_counts_a_batchs_working_memory() -> None:
     assert sizes[-1] > one.worker_bytes
     weights = estimate_footprint(39_000_000, "int8", "cpu", batch_size=8).weights_bytes
     assert weights == one.weights_bytes, "weights are loaded once whatever the batch"
+
+
+def test_a_continuation_submitted_in_front_runs_before_the_jobs_later_chunks() -> None:
+    gate = threading.Event()
+    run = FakeRun(gate)
+    b = Batcher(run, settings(max_batch_size=1, max_wait_ms=0))
+    first = b.submit("a", "k", None, "c0")  # the runner takes it and blocks on the gate
+    later = [b.submit("a", "k", None, f"c{i}") for i in (1, 2)]
+    again = b.submit("a", "k", None, "c0-rest", front=True)
+    gate.set()
+    assert all(t.wait(5) for t in (first, again, *later))
+    order = [payloads[0] for _, payloads in run.calls]
+    assert order.index("c0-rest") < order.index("c1") < order.index("c2"), order
+
+
+# Token ids as faster-whisper's tokenizer numbers them: text < TS <= timestamps (0.02 s each).
+TS = 1000
+
+
+def ts(seconds: float) -> int:
+    return TS + round(seconds / 0.02)
+
+
+def test_split_cuts_at_timestamp_pairs_and_ends_on_a_single_timestamp() -> None:
+    tokens = [ts(0), 1, 2, ts(2.5), ts(2.5), 3, ts(4.0)]  # two segments, closed at the end
+    segments, resume_at = split_at_timestamps(tokens, TS, 0.02, duration=6.0)
+    assert [(s, e, t) for s, e, t in segments] == [
+        (0.0, 2.5, [ts(0), 1, 2, ts(2.5)]),
+        (2.5, 4.0, [ts(2.5), 3, ts(4.0)]),
+    ]
+    assert resume_at is None  # a single timestamp at the end: nothing left to decode
+
+
+def test_split_says_where_to_go_on_when_the_model_stopped_before_the_chunks_end() -> None:
+    # "<0> a b <3><3>" then end of text: the model left 3.0 s .. the end undecoded
+    # (BatchedInferencePipeline.forward loses what follows; sequential decoding seeks).
+    segments, resume_at = split_at_timestamps([ts(0), 1, 2, ts(3), ts(3)], TS, 0.02, 9.0)
+    assert [(s, e) for s, e, _ in segments] == [(0.0, 3.0)]
+    assert resume_at == pytest.approx(3.0)
+    # an unfinished segment after the last pair is dropped: the continuation re-decodes it
+    segments, resume_at = split_at_timestamps([ts(0), 1, ts(3), ts(3), 7, 8], TS, 0.02, 9.0)
+    assert [t for _, _, t in segments] == [[ts(0), 1, ts(3)]] and resume_at == pytest.approx(3.0)
+
+
+def test_split_without_timestamp_pairs_is_one_segment_to_the_last_timestamp_or_the_end() -> None:
+    assert split_at_timestamps([ts(0), 1, 2, ts(5)], TS, 0.02, 9.0) == (
+        [(0.0, 5.0, [ts(0), 1, 2, ts(5)])],
+        None,
+    )
+    assert split_at_timestamps([1, 2], TS, 0.02, 9.0) == ([(0.0, 9.0, [1, 2])], None)
+    assert split_at_timestamps([], TS, 0.02, 9.0) == ([(0.0, 9.0, [])], None)
