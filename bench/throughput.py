@@ -147,7 +147,7 @@ def _current_rss_mb() -> float:
 def _baseline_mb() -> float:
     """RSS with every library a mode uses imported, before any model loads: the part of
     the process the planner does not plan (it plans weights and workers)."""
-    import faster_whisper  # noqa: F401
+    import faster_whisper
     import faster_whisper.vad  # noqa: F401
 
     import whisper_ui.services  # noqa: F401

@@ -34,6 +34,7 @@ from whisper_ui.jobs.dispatcher import Dispatcher, OptionsError, transcribe_file
 from whisper_ui.jobs.events import EventBus
 from whisper_ui.jobs.queue import JobQueue
 from whisper_ui.jobs.store import JobStore
+from whisper_ui.memory import limit_malloc_arenas
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,7 @@ def build_services(
 ) -> Services:
     """Wire the engine and jobs; `persist` keeps jobs in <data_dir>/jobs.sqlite3 (server).
     `cuda_ok` None asks CTranslate2 whether it can use CUDA (tests with a fake NVML say)."""
+    limit_malloc_arenas()  # before any pool thread allocates: see whisper_ui/memory.py
     catalog = catalog or ModelCatalog(settings.resolved_model_cache_dir)
     probe = probe or SystemProbe()
 

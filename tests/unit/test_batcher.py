@@ -192,3 +192,105 @@ def test_split_without_timestamp_pairs_is_one_segment_to_the_last_timestamp_or_t
     )
     assert split_at_timestamps([1, 2], TS, 0.02, 9.0) == ([(0.0, 9.0, [1, 2])], None)
     assert split_at_timestamps([], TS, 0.02, 9.0) == ([(0.0, 9.0, [])], None)
+
+
+# ---- temperature fallback, batched: a fake CTranslate2 model ------------------------------
+
+
+class FakeTokenizer:
+    eot = 10_000
+
+    def decode(self, tokens: list[int]) -> str:
+        return " ".join(f"w{t}" for t in tokens)
+
+    def encode(self, text: str) -> list[int]:
+        return [len(text)]
+
+
+class FakeWhisper:
+    """encode() passes features through; generate() answers per (chunk id, temperature)."""
+
+    max_length = 448
+    time_precision = 0.02
+
+    def __init__(self, answers: dict[tuple[int, float], tuple[list[int], float]]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[list[int], float]] = []
+        self.model = self
+
+    def encode(self, features: Any) -> Any:
+        return features
+
+    def get_prompt(
+        self, tokenizer: Any, previous: list[int], without_timestamps: bool
+    ) -> list[int]:
+        return [1, 2, 3]
+
+    def generate(self, encoder_output: Any, prompts: list[list[int]], **kw: Any) -> list[Any]:
+        from types import SimpleNamespace
+
+        temperature = kw.get("sampling_temperature", 0.0) if kw["beam_size"] == 1 else 0.0
+        chunk_ids = [int(row[0]) for row in encoder_output]
+        self.calls.append((chunk_ids, temperature))
+        out = []
+        for cid in chunk_ids:
+            tokens, score = self.answers.get((cid, temperature), (list(range(1, 30)), -0.2))
+            out.append(SimpleNamespace(sequences_ids=[tokens], scores=[score], no_speech_prob=0.01))
+        return out
+
+
+def _fw_opts() -> Any:
+    from whisper_ui.engine.batcher import _fw_options
+
+    class Tok(FakeTokenizer):
+        def __init__(self) -> None:
+            self.tokenizer = self
+
+    with pytest.MonkeyPatch.context() as mp:
+        import faster_whisper.transcribe as ft
+
+        mp.setattr(ft, "get_suppressed_tokens", lambda tokenizer, tokens: [-1])
+        return _fw_options(None, TranscribeOptions(beam_size=5), Tok())
+
+
+def test_only_chunks_that_fail_whispers_checks_go_down_the_temperature_ladder() -> None:
+    import numpy as np
+
+    from whisper_ui.engine.batcher import _decode_with_fallback
+
+    loop = [7] * 200  # "w7 w7 w7 ...": far above the compression-ratio threshold
+    model = FakeWhisper(
+        {
+            (1, 0.0): (loop, -0.1),  # repetitive at 0, fine at 0.2
+            (2, 0.0): (list(range(1, 30)), -1.5),  # unsure at 0 ...
+            (2, 0.2): (list(range(1, 30)), -1.4),
+            (2, 0.4): (list(range(1, 9)), -1.2),  # ... and at every temperature
+            (2, 0.6): (loop, -0.1),  # repetitive: never picked, however confident
+            (2, 0.8): (list(range(1, 30)), -1.3),
+            (2, 1.0): (list(range(1, 30)), -2.0),
+        }
+    )
+    features = np.array([[0.0], [1.0], [2.0]])  # chunk ids 0, 1, 2
+    _, decoded = _decode_with_fallback(model, FakeTokenizer(), _fw_opts(), features)
+    assert model.calls[0] == ([0, 1, 2], 0.0)  # every chunk once, together
+    assert model.calls[1] == ([1, 2], 0.2)  # the two that failed, together
+    assert all(ids == [2] for ids, _ in model.calls[2:])  # then only the one still failing
+    assert [t for _, t in model.calls] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert decoded[0].temperature == 0.0 and decoded[1].temperature == 0.2
+    assert decoded[2].temperature == 0.4, "best log-prob among the non-repetitive tries"
+
+
+def test_silence_does_not_fall_back() -> None:
+    from whisper_ui.engine.batcher import _Decoded, needs_fallback
+
+    options = _fw_opts()
+    unsure = _Decoded(
+        [1], avg_logprob=-1.5, no_speech_prob=0.2, compression_ratio=1.0, temperature=0
+    )
+    silent = _Decoded(
+        [1], avg_logprob=-1.5, no_speech_prob=0.9, compression_ratio=1.0, temperature=0
+    )
+    fine = _Decoded([1], avg_logprob=-0.3, no_speech_prob=0.9, compression_ratio=1.2, temperature=0)
+    assert needs_fallback(unsure, options)
+    assert not needs_fallback(silent, options)
+    assert not needs_fallback(fine, options)

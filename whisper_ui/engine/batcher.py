@@ -10,10 +10,9 @@ VAD-bounded chunks (<= 30 s, faster-whisper's own VAD and `collect_chunks`), com
 each chunk's features, hands a few chunks at a time to the batcher and streams the
 results back in order. The batcher's runner threads (at most the instance's
 CTranslate2 `num_workers`, and no more than the cores allow) each take up to
-`max_batch_size` compatible chunks, from as many jobs as have some, and run them
-through faster-whisper's `BatchedInferencePipeline.forward` (its decoding, segment
-splitting and word alignment; nothing re-implemented). Keeping batching per instance
-means the weights are shared and a batch can never mix models or devices.
+`max_batch_size` compatible chunks, from as many jobs as have some, and decode them
+in one CTranslate2 encode and generate. Keeping batching per instance means the
+weights are shared and a batch can never mix models or devices.
 
 Latency: a job that has had the fewest chunks served leads the next batch, so a new
 job's first chunk goes out with the next free runner instead of behind a long file's
@@ -21,12 +20,15 @@ backlog; a runner waits at most `max_wait_ms` for more chunks to fill a batch; a
 job sends its first chunk alone (then up to a batch's worth), so its first segment
 costs one chunk's decode, not a whole batch's.
 
-Semantics are BatchedInferencePipeline's, not `WhisperModel.transcribe`'s: silence is
-skipped by VAD, each chunk is decoded independently (no conditioning on the previous
-text), only the first temperature is used (no fallback re-decode) and a segment is a
-whole VAD chunk (decoded without timestamp tokens, as faster-whisper's batched mode
-does; word_timestamps still time every word). The benchmark
-(bench/throughput.py) reports the word error rate this costs.
+Semantics follow `WhisperModel.transcribe` where batching allows: timestamp tokens cut
+a chunk into sentence-level segments; when the model stops before a chunk's end (as it
+does before a 30 s window's end) the rest of the chunk is decoded again, as sequential
+decoding seeks (faster-whisper's BatchedInferencePipeline drops it, losing sentences);
+chunks that come out too repetitive or too unsure go down the temperature ladder
+again, together. What batching gives up: a chunk is not conditioned on the text of the
+chunk before it (they decode side by side), and silence is cut out by VAD.
+faster-whisper's segment splitting, word alignment and thresholds are used as they
+are. bench/throughput.py reports the word error rate against sequential decoding.
 """
 
 from __future__ import annotations
@@ -274,22 +276,135 @@ def split_at_timestamps(
     return segments, at(tokens[last - 1])
 
 
-def _run_whisper_batch(context: Any, payloads: Sequence[Any]) -> Sequence[Any]:
-    """One encode + generate for every chunk, faster-whisper's own word alignment."""
-    from faster_whisper import BatchedInferencePipeline
+@dataclass(frozen=True)
+class _Decoded:
+    tokens: list[int]
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    temperature: float
 
+
+def _generate(
+    model: Any, tokenizer: Any, options: Any, encoder_output: Any, count: int, temperature: float
+) -> list[_Decoded]:
+    """One CTranslate2 generate over `count` encoded chunks at one temperature: beam
+    search at 0, else best_of samples (as WhisperModel.generate_with_fallback does)."""
+    from faster_whisper.transcribe import get_compression_ratio
+
+    previous = tokenizer.encode(options.initial_prompt) if options.initial_prompt else []
+    prompt = model.get_prompt(tokenizer, previous, without_timestamps=False)
+    if temperature > 0:
+        search: dict[str, Any] = {
+            "beam_size": 1,
+            "num_hypotheses": options.best_of,
+            "sampling_topk": 0,
+            "sampling_temperature": temperature,
+        }
+    else:
+        search = {"beam_size": options.beam_size, "patience": options.patience}
+    results = model.model.generate(
+        encoder_output,
+        [list(prompt) for _ in range(count)],
+        length_penalty=options.length_penalty,
+        repetition_penalty=options.repetition_penalty,
+        no_repeat_ngram_size=options.no_repeat_ngram_size,
+        max_length=model.max_length,
+        return_scores=True,
+        return_no_speech_prob=True,
+        suppress_blank=options.suppress_blank,
+        suppress_tokens=options.suppress_tokens,
+        max_initial_timestamp_index=round(options.max_initial_timestamp / model.time_precision),
+        **search,
+    )
+    decoded = []
+    for result in results:
+        tokens = list(result.sequences_ids[0])
+        cum_logprob = result.scores[0] * (len(tokens) ** options.length_penalty)
+        text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
+        decoded.append(
+            _Decoded(
+                tokens,
+                cum_logprob / (len(tokens) + 1),
+                float(result.no_speech_prob),
+                get_compression_ratio(text),
+                temperature,
+            )
+        )
+    return decoded
+
+
+def needs_fallback(decoded: _Decoded, options: Any) -> bool:
+    """Whisper's rule: too repetitive or too unsure means decode again hotter, unless it
+    is silence (likely no speech and unsure: nothing a hotter decode would find)."""
+    unsure = (
+        options.log_prob_threshold is not None
+        and decoded.avg_logprob < options.log_prob_threshold
+    )
+    if (
+        unsure
+        and options.no_speech_threshold is not None
+        and decoded.no_speech_prob > options.no_speech_threshold
+    ):
+        return False
+    repetitive = (
+        options.compression_ratio_threshold is not None
+        and decoded.compression_ratio > options.compression_ratio_threshold
+    )
+    return repetitive or unsure
+
+
+def pick_best(tries: Sequence[_Decoded], options: Any) -> _Decoded:
+    """When every temperature failed: the most confident try that is not repetitive."""
+    threshold = options.compression_ratio_threshold
+    fine = [d for d in tries if threshold is None or d.compression_ratio <= threshold]
+    return max(fine or tries, key=lambda d: d.avg_logprob)
+
+
+def _decode_with_fallback(
+    model: Any, tokenizer: Any, options: Any, features: np.ndarray
+) -> tuple[Any, list[_Decoded]]:
+    """Every chunk at the first temperature in one call; the chunks that fail Whisper's
+    checks go again together at the next temperature, and so on down the ladder: the
+    same work per chunk as sequential decoding, batched."""
+    encoder_output = model.encode(features)
+    temperatures = list(options.temperatures) or [0.0]
+    best = _generate(model, tokenizer, options, encoder_output, len(features), temperatures[0])
+    tries: dict[int, list[_Decoded]] = {}
+    pending = [i for i, d in enumerate(best) if needs_fallback(d, options)]
+    for temperature in temperatures[1:]:
+        if not pending:
+            break
+        for i in pending:
+            tries.setdefault(i, [best[i]])
+        again = model.encode(features[pending])  # few chunks: cheaper than keeping them all
+        retry = _generate(model, tokenizer, options, again, len(pending), temperature)
+        still = []
+        for i, decoded in zip(pending, retry, strict=True):
+            tries[i].append(decoded)
+            best[i] = decoded
+            if needs_fallback(decoded, options):
+                still.append(i)
+        pending = still
+    for i in pending:
+        best[i] = pick_best(tries[i], options)
+    return encoder_output, best
+
+
+def _run_whisper_batch(context: Any, payloads: Sequence[Any]) -> Sequence[Any]:
+    """One encode + generate for every chunk (temperature fallback for those that need
+    it), cut at timestamps, faster-whisper's own word alignment."""
     model, tokenizer, fw_options = context
     chunks: list[_Chunk] = list(payloads)
     features = np.stack([c.features for c in chunks])
-    pipeline = BatchedInferencePipeline(model)  # cheap: holds a reference and a counter
-    encoder_output, outputs = pipeline.generate_segment_batched(features, tokenizer, fw_options)
+    encoder_output, outputs = _decode_with_fallback(model, tokenizer, fw_options, features)
     fps = model.frames_per_second
     per_chunk: list[list[dict[str, Any]]] = []
     resumes: list[float | None] = []
     sizes: list[int] = []
     for chunk, output in zip(chunks, outputs, strict=True):
         pieces, resume_at = split_at_timestamps(
-            output["tokens"], tokenizer.timestamp_begin, model.time_precision, chunk.duration
+            output.tokens, tokenizer.timestamp_begin, model.time_precision, chunk.duration
         )
         segments = []
         for start, end, tokens in pieces:
@@ -297,8 +412,8 @@ def _run_whisper_batch(context: Any, payloads: Sequence[Any]) -> Sequence[Any]:
             segments.append(
                 {
                     "text": text,
-                    "avg_logprob": output["avg_logprob"],
-                    "no_speech_prob": output["no_speech_prob"],
+                    "avg_logprob": output.avg_logprob,
+                    "no_speech_prob": output.no_speech_prob,
                     "tokens": tokens,
                     "start": chunk.offset + start,
                     "end": chunk.offset + min(end, chunk.duration),
@@ -327,7 +442,9 @@ def _run_whisper_batch(context: Any, payloads: Sequence[Any]) -> Sequence[Any]:
 
 
 def _fw_options(model: Any, options: TranscribeOptions, tokenizer: Any) -> Any:
-    """faster-whisper's TranscriptionOptions as BatchedInferencePipeline.transcribe builds them."""
+    """faster-whisper's TranscriptionOptions for a batched call: WhisperModel.transcribe's
+    defaults, except that a chunk is not conditioned on the text before it (chunks of one
+    file decode side by side)."""
     from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
     return TranscriptionOptions(
@@ -340,7 +457,7 @@ def _fw_options(model: Any, options: TranscribeOptions, tokenizer: Any) -> Any:
         log_prob_threshold=-1.0,
         no_speech_threshold=0.6,
         compression_ratio_threshold=2.4,
-        temperatures=list(options.temperature[:1]) or [0.0],
+        temperatures=list(options.temperature) or [0.0],
         initial_prompt=options.initial_prompt or None,
         prefix=None,
         suppress_blank=True,
@@ -358,7 +475,7 @@ def _fw_options(model: Any, options: TranscribeOptions, tokenizer: Any) -> Any:
         # Timestamp tokens give sentence-level segments; split_at_timestamps keeps what
         # forward() would drop by decoding the rest of the chunk again.
         without_timestamps=False,
-        max_initial_timestamp=0.0,
+        max_initial_timestamp=1.0,
     )
 
 
@@ -371,7 +488,7 @@ def group_key(model: Any, options: TranscribeOptions, language: str) -> Hashable
         options.beam_size,
         options.word_timestamps,
         options.initial_prompt or None,
-        options.temperature[:1],
+        options.temperature,  # the whole fallback ladder: one per batch
     )
 
 

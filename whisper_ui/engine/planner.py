@@ -170,17 +170,15 @@ def estimate_footprint(
     comment above for where every number comes from). `best_of` is faster-whisper's
     sample count on temperature fallback: it sizes the decoder like a beam does.
     `batch_size` > 1 is a worker decoding that many 30 s chunks per call (engine/batcher):
-    batched decoding has no temperature fallback, so hypotheses are the beam alone, and
-    each extra chunk adds _BATCH_ITEM_FRACTION of one chunk's activations."""
+    each extra chunk adds _BATCH_ITEM_FRACTION of one chunk's activations (chunks that
+    fall back to sampling go again as a smaller batch of best_of hypotheses each)."""
     if params <= 0:
         raise ValueError("params must be positive")
     ct = resolve_compute_type(compute_type, kind)
     weights = params * _BYTES_PER_PARAM[ct] + _WEIGHTS_OVERHEAD
+    elements = _activation_elements(params, max(1, beam_size, best_of), n_mels)
     if batch_size > 1:
-        one = _activation_elements(params, max(1, beam_size), n_mels)
-        elements = one * (1 + (batch_size - 1) * _BATCH_ITEM_FRACTION)
-    else:
-        elements = _activation_elements(params, max(1, beam_size, best_of), n_mels)
+        elements *= 1 + (batch_size - 1) * _BATCH_ITEM_FRACTION
     if kind == "cpu":
         worker = elements * 4 + _CPU_WORKER_OVERHEAD
     else:
