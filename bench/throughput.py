@@ -11,9 +11,9 @@ subprocess (so peak RSS is per mode) with the same model (tiny.en, int8) and bea
   c1/c2/c4  whisper-ui (build_services + dispatcher.submit) at concurrency 1, 2, 4
   cb2/cb4   whisper-ui with cross-job batching on (engine/batcher.py), concurrency 2, 4
 
-and, labelled as doing less work: `a` without temperature fallback and without
-conditioning on the previous text (what every batched mode gives up), and `a` and
-`cb2` at beam 1. Prints audio-seconds per
+and, labelled as doing less work: `a` without conditioning on the previous text (what
+the batched modes give up: a file's chunks decode side by side), and `a` and `cb2` at
+beam 1. Prints audio-seconds per
 wall-second, the ratio to (a), p50/p95 job latency (submit -> completed), time from
 submit to the first segment (the first job, which has a free slot; and p50 over jobs),
 peak RSS next to the planner's estimate, and the WER of each mode against (a).
@@ -155,6 +155,16 @@ def _baseline_mb() -> float:
     return _current_rss_mb()
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def _cores() -> int:
     import psutil
 
@@ -283,11 +293,10 @@ MODES: dict[str, dict[str, Any]] = {
     "c4": {"kind": "engine", "concurrency": 4, "batch": "off", "label": "(c) whisper-ui, 4 jobs"},
     "cb2": {"kind": "engine", "concurrency": 2, "batch": "on", "label": "(c) batched, 2 jobs"},
     "cb4": {"kind": "engine", "concurrency": 4, "batch": "on", "label": "(c) batched, 4 jobs"},
-    "cb8": {"kind": "engine", "concurrency": 8, "batch": "on", "label": "(c) batched, 8 jobs"},
-    "a-t0": {
+    "a-nocond": {
         "kind": "plain",
-        "extra": {"temperature": 0.0, "condition_on_previous_text": False},
-        "label": "LESS WORK: (a), no temperature fallback, no conditioning",
+        "extra": {"condition_on_previous_text": False},
+        "label": "LESS WORK: (a) without conditioning on the previous text (as batched modes)",
     },
     "a-greedy": {"kind": "plain", "beam": 1, "label": "LESS WORK: (a) at beam 1"},
     "cb2-greedy": {
@@ -361,7 +370,10 @@ def main() -> None:
             f"(short {min(shorts):.1f}-{max(shorts):.1f} s; "
             f"others {', '.join(f'{d:.0f}' for d in others)} s)"
         )
-        print(f"cores: {_cores()}, load average before: {os.getloadavg()[0]:.2f}, beam {args.beam}")
+        print(
+            f"cpu: {_cpu_name()}, {_cores()} cores, load average before: "
+            f"{os.getloadavg()[0]:.2f}, beam {args.beam}"
+        )
         results: dict[str, dict[str, Any]] = {}
         for mode in args.modes.split(","):
             out = work / f"{mode}.json"
@@ -373,8 +385,9 @@ def main() -> None:
             print(f"  {mode}: {audio_s / r['wall']:.1f} audio-s/s", flush=True)
         ref = results.get("a")
         header = (
-            "| mode | audio-s/s | vs (a) | p50 / p95 latency s | first segment s (first / p50) "
-            "| peak RSS MB | planner est. MB | WER vs (a) % |"
+            "| mode | audio-s/s | vs (a) | p50 / p95 job latency s "
+            "| first segment s (first job / p50) | peak RSS MB | planner est. MB "
+            "| WER vs text % | differs from (a) % |"
         )
         print()
         print(header)
