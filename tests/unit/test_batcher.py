@@ -294,3 +294,14 @@ def test_silence_does_not_fall_back() -> None:
     assert needs_fallback(unsure, options)
     assert not needs_fallback(silent, options)
     assert not needs_fallback(fine, options)
+
+
+def test_a_chunk_is_decoded_again_from_where_the_model_stopped_within_limits() -> None:
+    from whisper_ui.engine.batcher import MAX_CONTINUATIONS, continuation
+
+    assert continuation(26.4, 0.0, 22.16, 0) == pytest.approx(22.16)  # 4 s left: go on
+    assert continuation(26.4, 22.16, 3.0, 1) == pytest.approx(25.16)  # measured from the cut
+    assert continuation(26.4, 0.0, None, 0) is None  # closed on a single timestamp: done
+    assert continuation(26.4, 0.0, 26.1, 0) is None  # 0.3 s left: too short for a word
+    assert continuation(26.4, 5.0, 0.0, 1) is None  # no progress: never loop
+    assert continuation(26.4, 1.0, 1.0, MAX_CONTINUATIONS) is None  # bounded per chunk

@@ -59,6 +59,7 @@ from whisper_ui.engine.transcriber import SAMPLE_RATE, Resume, TranscriptionCanc
 _START = Resume()
 CHUNK_S = 30  # Whisper's window: VAD speech is merged into chunks no longer than this
 MIN_CONTINUATION_S = 0.5  # a chunk's rest shorter than this is not decoded again
+MAX_CONTINUATIONS = 8  # per chunk: a model that keeps stopping early cannot loop for long
 
 
 @dataclass(frozen=True)
@@ -338,8 +339,7 @@ def needs_fallback(decoded: _Decoded, options: Any) -> bool:
     """Whisper's rule: too repetitive or too unsure means decode again hotter, unless it
     is silence (likely no speech and unsure: nothing a hotter decode would find)."""
     unsure = (
-        options.log_prob_threshold is not None
-        and decoded.avg_logprob < options.log_prob_threshold
+        options.log_prob_threshold is not None and decoded.avg_logprob < options.log_prob_threshold
     )
     if (
         unsure
@@ -546,7 +546,8 @@ def transcribe_batched(
     key = group_key(model, options, language)
     batcher = batcher_for(model, settings)
     window = max(1, settings.max_batch_size)  # chunks in flight per job: bounds feature memory
-    tickets: deque[tuple[int, float, Ticket]] = deque()  # (piece, cut, ticket) in order
+    # (piece, where in it, continuations so far, ticket), in stream order
+    tickets: deque[tuple[int, float, int, Ticket]] = deque()
     segments: list[Segment] = []
     seg_id = resume.next_id
     nxt = 0
@@ -557,9 +558,9 @@ def transcribe_batched(
             # chunk's decode; then up to a batch's worth stay in flight.
             limit = window if ramped else 1
             while nxt < len(pieces) and len(tickets) < limit:
-                tickets.append((nxt, 0.0, batcher.submit(job_id, key, context, chunk(nxt))))
+                tickets.append((nxt, 0.0, 0, batcher.submit(job_id, key, context, chunk(nxt))))
                 nxt += 1
-            index, cut, ticket = tickets.popleft()
+            index, cut, tries, ticket = tickets.popleft()
             while not ticket.wait(0.05):
                 if should_cancel():
                     raise TranscriptionCancelled(job_id)
@@ -575,17 +576,26 @@ def transcribe_batched(
                 emit(Progress(job_id, round(done / total_s, 4) if total_s else 1.0, done))
                 if should_cancel():
                     raise TranscriptionCancelled(job_id)
-            if result.resume_at is not None and result.resume_at > 0:
-                cut += result.resume_at
-                if len(pieces[index]) / SAMPLE_RATE - cut >= MIN_CONTINUATION_S:
-                    # The model stopped early (as at a window's end in sequential mode):
-                    # the rest of this chunk goes again, ahead of the job's later chunks.
-                    again = batcher.submit(job_id, key, context, chunk(index, cut), front=True)
-                    tickets.appendleft((index, cut, again))
+            rest = continuation(len(pieces[index]) / SAMPLE_RATE, cut, result.resume_at, tries)
+            if rest is not None:
+                # The model stopped early (as at a window's end in sequential mode):
+                # the rest of this chunk goes again, ahead of the job's later chunks.
+                again = batcher.submit(job_id, key, context, chunk(index, rest), front=True)
+                tickets.appendleft((index, rest, tries + 1, again))
     finally:
         batcher.forget(job_id)
     emit(Progress(job_id, 1.0, round(total_s, 3)))
     return Transcript(info=info, segments=tuple(segments), source_name=source_name)
+
+
+def continuation(piece_s: float, cut: float, resume_at: float | None, tries: int) -> float | None:
+    """Where to decode a chunk again (seconds into the VAD piece), or None: the model
+    stopped `resume_at` seconds into the part that started at `cut`. Not for a rest too
+    short to hold a word, no progress, or after MAX_CONTINUATIONS of one chunk."""
+    if resume_at is None or resume_at <= 0 or tries >= MAX_CONTINUATIONS:
+        return None
+    rest = cut + resume_at
+    return rest if piece_s - rest >= MIN_CONTINUATION_S else None
 
 
 def _to_segment(raw: dict[str, Any], ts_map: Any, offset: float, seg_id: int) -> Segment:
