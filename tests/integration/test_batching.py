@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,46 @@ async def _cancel_then_run_another(batched: Services) -> None:
     (short,) = await batched.dispatcher.submit([up("speech.wav")], batched.default_options())
     finished = await asyncio.wait_for(batched.dispatcher.wait(short.id), 60)
     assert finished.status is JobStatus.COMPLETED
+
+
+async def test_batched_word_timestamps_fall_inside_their_segments_in_order(
+    batched: Services,
+) -> None:
+    options = replace(batched.default_options(), word_timestamps=True)
+    (job,) = await batched.dispatcher.submit([up("long_speech.mp3")], options)
+    done = await asyncio.wait_for(batched.dispatcher.wait(job.id), 90)
+    assert done.status is JobStatus.COMPLETED
+    transcript = batched.dispatcher.transcript(job.id)
+    assert transcript is not None and len(transcript.segments) >= 8
+    previous = 0.0
+    for segment in transcript.segments:
+        assert segment.words, segment
+        assert words("".join(w.word for w in segment.words)) == words(segment.text)
+        for w in segment.words:
+            assert segment.start - 0.01 <= w.start <= w.end <= segment.end + 0.01, (segment, w)
+            assert w.start >= previous - 0.01, "words move forward through the file"
+            previous = w.start
+    assert transcript.segments[-1].end <= 90.5  # the file is 90 s: times map back from VAD
+
+
+async def test_batched_multilingual_model_detects_the_language_and_translates(
+    tmp_path: Path,
+) -> None:
+    svc = build_services(
+        Settings(data_dir=tmp_path / "base", concurrency=2, batch="on", model="base")
+    )
+    await svc.start()
+    try:
+        options = svc.default_options()
+        assert options.language is None  # detect
+        jobs = await svc.dispatcher.submit(
+            [up("speech.wav"), up("second_speech.wav")], replace(options, task="translate")
+        )
+        for job in jobs:
+            done = await asyncio.wait_for(svc.dispatcher.wait(job.id), 120)
+            assert done.status is JobStatus.COMPLETED, done
+            transcript = svc.dispatcher.transcript(job.id)
+            assert transcript is not None and transcript.info.language == "en"
+            assert FILES[job.name] & words(transcript.text), transcript.text
+    finally:
+        await svc.stop()
