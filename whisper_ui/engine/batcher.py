@@ -472,8 +472,8 @@ def _fw_options(model: Any, options: TranscribeOptions, tokenizer: Any) -> Any:
         clip_timestamps="0",
         prompt_reset_on_temperature=0.5,
         multilingual=False,
-        # Timestamp tokens give sentence-level segments; split_at_timestamps keeps what
-        # forward() would drop by decoding the rest of the chunk again.
+        # Timestamp tokens give sentence-level segments; what follows the model's early
+        # stop is decoded again (split_at_timestamps, continuation).
         without_timestamps=False,
         max_initial_timestamp=1.0,
     )
@@ -599,7 +599,7 @@ def continuation(piece_s: float, cut: float, resume_at: float | None, tries: int
 
 
 def _to_segment(raw: dict[str, Any], ts_map: Any, offset: float, seg_id: int) -> Segment:
-    """A forward() segment dict, mapped from speech time back to file time (as
+    """A decoded segment dict, mapped from speech time back to file time (as
     faster-whisper's restore_speech_timestamps does) and shifted by the resume offset."""
     raw_words = raw.get("words") or []
     words: list[Word] = []
