@@ -38,6 +38,7 @@ from whisper_ui.domain import (
     Transcript,
 )
 from whisper_ui.export import render
+from whisper_ui.languages import name_of
 from whisper_ui.services import Services
 
 DEFAULT_LADDER = TranscribeOptions().temperature
@@ -203,7 +204,7 @@ def _verbose(transcript: Transcript, fields: TranscriptionFields, task: Task) ->
     temperature = fields.temperature or 0.0
     body: dict[str, Any] = {
         "task": task,
-        "language": transcript.info.language,
+        "language": name_of(transcript.info.language),  # OpenAI says "english", not "en"
         "duration": transcript.info.duration,
         "text": transcript.text,
         "usage": _usage(transcript),
