@@ -17,6 +17,7 @@ beam 1. Prints audio-seconds per
 wall-second, the ratio to (a), p50/p95 job latency (submit -> completed), time from
 submit to the first segment (the first job, which has a free slot; and p50 over jobs),
 peak RSS next to the planner's estimate, and the WER of each mode against (a).
+`BENCH_SETTINGS='{"max_batch_size": 16}'` passes other settings to the engine modes.
 """
 
 from __future__ import annotations
