@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +14,34 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 DATA = Path(__file__).parent / "data"
+
+
+def up(name: str) -> Any:
+    """An Upload of a committed fixture, under its own name."""
+    from whisper_ui.jobs.dispatcher import Upload
+
+    return Upload(str(DATA / name), name)
+
+
+async def cancel_a_running_job_then_run_another(services: Any) -> None:
+    """Cancel a long job once it has streamed a segment: it ends cancelled, its slot is
+    free at once, and a new job runs to the end (the plain and the batched worker)."""
+    import asyncio
+
+    from whisper_ui.domain import JobStatus, SegmentAdded
+
+    options = services.default_options()
+    (long_job,) = await services.dispatcher.submit([up("long_speech.mp3")], options)
+    async for event in services.bus.subscribe(long_job.id):
+        if isinstance(event, SegmentAdded):
+            assert services.dispatcher.cancel(long_job.id)
+            break
+    done = await asyncio.wait_for(services.dispatcher.wait(long_job.id), 30)
+    assert done.status is JobStatus.CANCELLED
+    assert services.pool.snapshot().busy == 0
+    (short,) = await services.dispatcher.submit([up("speech.wav")], options)
+    finished = await asyncio.wait_for(services.dispatcher.wait(short.id), 60)
+    assert finished.status is JobStatus.COMPLETED
 
 
 def free_port(host: str = "127.0.0.1") -> int:

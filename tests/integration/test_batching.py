@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from bench.wer import wer
-from tests.conftest import DATA, words
+from tests.conftest import cancel_a_running_job_then_run_another, up, words
 from whisper_ui.config import Settings
 from whisper_ui.domain import JobStatus, SegmentAdded
-from whisper_ui.jobs.dispatcher import Upload
 from whisper_ui.services import Services, build_services
 
 pytestmark = pytest.mark.integration
@@ -41,10 +40,6 @@ async def batched(tmp_path: Path) -> AsyncIterator[Services]:
         yield svc
     finally:
         await svc.stop()
-
-
-def up(name: str) -> Upload:
-    return Upload(str(DATA / name), name)
 
 
 async def test_batched_jobs_stream_in_order_and_match_unbatched(
@@ -98,25 +93,9 @@ async def test_batched_jobs_stream_in_order_and_match_unbatched(
 async def test_cancel_in_batched_mode_stops_the_job_and_frees_its_slot(tmp_path: Path) -> None:
     batched = await _services(tmp_path, "on", size=1)  # one chunk per call: room to cancel
     try:
-        await _cancel_then_run_another(batched)
+        await cancel_a_running_job_then_run_another(batched)
     finally:
         await batched.stop()
-
-
-async def _cancel_then_run_another(batched: Services) -> None:
-    (long_job,) = await batched.dispatcher.submit(
-        [up("long_speech.mp3")], batched.default_options()
-    )
-    async for event in batched.bus.subscribe(long_job.id):
-        if isinstance(event, SegmentAdded):
-            assert batched.dispatcher.cancel(long_job.id)
-            break
-    done = await asyncio.wait_for(batched.dispatcher.wait(long_job.id), 30)
-    assert done.status is JobStatus.CANCELLED
-    assert batched.pool.snapshot().busy == 0
-    (short,) = await batched.dispatcher.submit([up("speech.wav")], batched.default_options())
-    finished = await asyncio.wait_for(batched.dispatcher.wait(short.id), 60)
-    assert finished.status is JobStatus.COMPLETED
 
 
 async def test_batched_word_timestamps_fall_inside_their_segments_in_order(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, words
+from tests.conftest import cancel_a_running_job_then_run_another, up, words
 from whisper_ui.config import Settings
 from whisper_ui.domain import (
     Completed,
@@ -20,7 +20,7 @@ from whisper_ui.domain import (
     Started,
     TranscribeOptions,
 )
-from whisper_ui.jobs.dispatcher import OptionsError, Upload
+from whisper_ui.jobs.dispatcher import OptionsError
 from whisper_ui.services import Services, build_services
 
 pytestmark = pytest.mark.integration
@@ -34,10 +34,6 @@ async def services(tmp_path: Path) -> AsyncIterator[Services]:
         yield svc
     finally:
         await svc.stop()
-
-
-def up(name: str) -> Upload:
-    return Upload(str(DATA / name), name)
 
 
 async def timeline(svc: Services, job_ids: list[str]) -> list[tuple[float, JobEvent]]:
@@ -104,20 +100,7 @@ async def test_every_format_and_a_bad_file_fails_alone(services: Services) -> No
 
 
 async def test_cancel_a_running_job_frees_its_slot(services: Services) -> None:
-    (long_job,) = await services.dispatcher.submit(
-        [up("long_speech.mp3")], services.default_options()
-    )
-    async for event in services.bus.subscribe(long_job.id):
-        if isinstance(event, SegmentAdded):
-            assert services.dispatcher.cancel(long_job.id)
-            break
-    done = await asyncio.wait_for(services.dispatcher.wait(long_job.id), 30)
-    assert done.status is JobStatus.CANCELLED
-    assert services.pool.snapshot().busy == 0
-    (short,) = await services.dispatcher.submit([up("speech.wav")], services.default_options())
-    assert (
-        await asyncio.wait_for(services.dispatcher.wait(short.id), 60)
-    ).status is JobStatus.COMPLETED
+    await cancel_a_running_job_then_run_another(services)
 
 
 async def test_options_that_cannot_work_are_refused_before_queueing(services: Services) -> None:
