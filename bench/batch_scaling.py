@@ -8,11 +8,11 @@ the wall time per chunk of each:
 
   1 worker x all threads, batch 1    what plain faster-whisper does, file after file
   N workers x 1 thread,   batch 1    whisper-ui unbatched: N jobs at once, one per core
-  N workers x 1 thread,   batch B    whisper-ui `batch: on` on CPU: N runners, B chunks each
+  N workers x 1 thread,   batch B    whisper-ui `batch: on` on CPU: N batch threads, B chunks each
   1 worker x all threads, batch B    one big batch at a time
 
 (on a GPU "threads" do not apply: workers share the device). `batch: auto` turns
-batching on only where it beats running jobs side by side (services.batching_enabled);
+batching on only where it beats running jobs side by side (engine/runner.batching_enabled);
 this script is how to check that on a new machine. It measures encode + generate (the
 model's work); VAD, decoding audio and features are the same in every row.
 """
@@ -93,10 +93,10 @@ def main() -> None:
 
     import psutil
 
-    from whisper_ui.config import Settings
+    from whisper_ui.config import MODELS_FILE, Settings
     from whisper_ui.engine.catalog import ModelCatalog
 
-    catalog = ModelCatalog(Settings().resolved_model_cache_dir)
+    catalog = ModelCatalog.from_file(Settings().resolved_model_cache_dir, MODELS_FILE)
     path = str(catalog.resolve(args.model).path)
     cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
     n = args.workers or (cores if args.device == "cpu" else 2)

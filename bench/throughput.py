@@ -226,8 +226,7 @@ def run_engine(
 ) -> dict[str, Any]:
     """(c) whisper-ui's real queue -> dispatcher -> pool, all files submitted at once."""
     from whisper_ui.config import Settings
-    from whisper_ui.domain import Completed, SegmentAdded
-    from whisper_ui.jobs.dispatcher import Upload
+    from whisper_ui.domain import Completed, SegmentAdded, Upload
     from whisper_ui.services import build_services
 
     base = _baseline_mb()
@@ -268,7 +267,7 @@ def run_engine(
             wall = time.monotonic() - t0
             texts = {}
             for job in jobs:
-                transcript = svc.dispatcher.transcript(job.id)
+                transcript = svc.registry.transcript(job.id)
                 texts[job.name] = transcript.text if transcript else ""
             return {
                 "wall": wall,

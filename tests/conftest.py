@@ -18,7 +18,7 @@ DATA = Path(__file__).parent / "data"
 
 def up(name: str) -> Any:
     """An Upload of a committed fixture, under its own name."""
-    from whisper_ui.jobs.dispatcher import Upload
+    from whisper_ui.domain import Upload
 
     return Upload(str(DATA / name), name)
 

@@ -18,6 +18,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+SAMPLE_RATE = 16000  # Hz: what Whisper models take, and what decode() gives
+
 with warnings.catch_warnings():
     # pydub imports `audioop` (deprecated on 3.11/3.12) and warns when no ffmpeg binary
     # is on PATH; we only use its in-memory silence detection, which needs neither.
@@ -392,7 +394,7 @@ def _probe(path: str, name: str, max_duration_s: float | None) -> MediaInfo:
 def decode(
     path: str | os.PathLike[str],
     *,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     name: str | None = None,
 ) -> npt.NDArray[np.float32]:
     """Decode the first audio track to mono float32 in [-1, 1] at `sample_rate`.
@@ -477,7 +479,7 @@ def _decode_s16_mono(
 def split_on_silence(
     samples: npt.NDArray[np.float32],
     *,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
     max_chunk_s: float = 600.0,
     min_silence_ms: int = 700,
     silence_thresh_db: float = -40.0,

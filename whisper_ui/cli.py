@@ -25,9 +25,10 @@ def _offline_unless_hub(model: str) -> None:
     Must run before faster_whisper (and so huggingface_hub) is imported.
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from whisper_ui.config import MODELS_FILE
     from whisper_ui.engine.catalog import load_catalog
 
-    entry = load_catalog().get(model)
+    entry = load_catalog(MODELS_FILE).get(model)
     local = Path(model).expanduser().is_dir()
     needs_hub = (entry is not None and entry.source_type == "hub") or (entry is None and not local)
     if not needs_hub:
@@ -137,9 +138,9 @@ async def _transcribe(
 ) -> int:
     from tqdm import tqdm
 
-    from whisper_ui.domain import Completed, Failed, Progress
+    from whisper_ui.domain import Completed, Failed, Progress, Upload
     from whisper_ui.export.files import unique_stems, write_transcript
-    from whisper_ui.jobs.dispatcher import OptionsError, Upload
+    from whisper_ui.options import OptionsError
     from whisper_ui.services import build_services
 
     services = build_services(settings)
@@ -220,7 +221,8 @@ def _note(line: str, stream: TextIO, bars_shown: bool) -> None:
 def cmd_devices(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _offline_unless_hub(settings.model)
-    from whisper_ui.services import batching_enabled, build_services
+    from whisper_ui.engine.runner import batching_enabled
+    from whisper_ui.services import build_services
 
     services = build_services(settings)
     resources = services.probe.snapshot()
@@ -255,10 +257,12 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from whisper_ui.config import MODELS_FILE
+
     settings = load_settings(getattr(args, "config", None))
     from whisper_ui.engine.catalog import ModelCatalog
 
-    catalog = ModelCatalog(settings.resolved_model_cache_dir)
+    catalog = ModelCatalog.from_file(settings.resolved_model_cache_dir, MODELS_FILE)
     print(f"{'name':<16} {'size':>8}  {'languages':<12} {'offline':<8} notes")
     for name in catalog.names():
         entry = catalog.entries[name]

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,8 +18,12 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from whisper_ui.options import OPTIONS, Task, TranscribeOptions
+
+_OPTION_DEFAULTS = TranscribeOptions()
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_CONFIG = CONFIG_DIR / "default.yaml"
+MODELS_FILE = CONFIG_DIR / "models.yaml"  # the model catalog
 
 # Set by load_settings() before the class reads its sources (pydantic-settings takes the
 # yaml file from model_config, which is class-level).
@@ -52,7 +56,14 @@ class Settings(BaseSettings):
     api_keys: dict[str, str] = Field(default_factory=dict)  # key -> user it acts as
     share: bool = False
 
-    model: str = "tiny.en"
+    # Defaults for every job: declared, with their checks, in whisper_ui/options.py.
+    model: str = _OPTION_DEFAULTS.model
+    language: str | None = _OPTION_DEFAULTS.language
+    task: Task = _OPTION_DEFAULTS.task
+    beam_size: int = _OPTION_DEFAULTS.beam_size
+    vad_filter: bool = _OPTION_DEFAULTS.vad_filter
+    word_timestamps: bool = _OPTION_DEFAULTS.word_timestamps
+
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = "auto"
     concurrency: int | None = Field(None, ge=1)
@@ -68,11 +79,6 @@ class Settings(BaseSettings):
     retention_days: float = Field(30.0, ge=0)
     schedule: Literal["fifo", "shortest"] = "fifo"
     max_duration_s: float = Field(14400.0, gt=0)
-    language: str | None = None
-    task: Literal["transcribe", "translate"] = "transcribe"
-    beam_size: int = Field(5, ge=1, le=20)
-    vad_filter: bool = False
-    word_timestamps: bool = False
 
     batch: Literal["auto", "on", "off"] = "auto"
     max_batch_size: int = Field(8, ge=1, le=64)
@@ -83,13 +89,17 @@ class Settings(BaseSettings):
     def _auto_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and value.strip().lower() == "auto" else value
 
-    @field_validator("language", mode="before")
+    @field_validator(*OPTIONS.names("settings"), mode="before")
     @classmethod
-    def _auto_language(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        text = str(value).strip().lower()
-        return None if text in ("", "auto") else text
+    def _option(cls, value: Any, info: ValidationInfo) -> Any:
+        """The option's own parsing and checks ("auto" language = detect, beam 1..20)."""
+        assert info.field_name is not None
+        return OPTIONS[info.field_name].parse(value)
+
+    def default_options(self) -> TranscribeOptions:
+        """The options a job gets for everything its request leaves out."""
+        values = {name: getattr(self, name) for name in OPTIONS.names("settings")}
+        return OPTIONS.build(OPTIONS.defaults(), values)
 
     @classmethod
     def settings_customise_sources(
@@ -117,6 +127,11 @@ class Settings(BaseSettings):
         if self.model_cache_dir is not None:
             return self.model_cache_dir
         return self.resolved_data_dir / "models"
+
+
+_missing = set(OPTIONS.names("settings")) - set(Settings.model_fields)
+if _missing:  # pragma: no cover - an option declared for settings needs a field above
+    raise RuntimeError(f"options without a setting: {sorted(_missing)}")
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

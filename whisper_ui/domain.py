@@ -1,8 +1,9 @@
 """Plain data shared by every layer: transcripts, options, job status and events.
 
-This module imports nothing from the project, so any layer may depend on it.
-Every type is a frozen dataclass: a value changes by `dataclasses.replace`,
-never in place, which keeps events and snapshots safe to hand across threads.
+It imports only `options` (the declaration of the per-job options, the lowest
+layer), so any layer may depend on it. Every type is a frozen dataclass: a value
+changes by `dataclasses.replace`, never in place, which keeps events and
+snapshots safe to hand across threads.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Literal
 
-Task = Literal["transcribe", "translate"]
+# Re-exported: every layer takes the options from here with the rest of its values.
+from whisper_ui.options import Task as Task
+from whisper_ui.options import TranscribeOptions as TranscribeOptions
 
 
 @dataclass(frozen=True)
@@ -60,20 +63,6 @@ class Transcript:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
 
 
-@dataclass(frozen=True)
-class TranscribeOptions:
-    """Per-job decoding options; `model` names a catalog entry or a local directory."""
-
-    model: str = "tiny.en"
-    language: str | None = None  # None means detect
-    task: Task = "transcribe"
-    beam_size: int = 5
-    vad_filter: bool = False
-    word_timestamps: bool = False
-    initial_prompt: str | None = None
-    temperature: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-
-
 class JobStatus(str, enum.Enum):
     """Lifecycle of a job; only the dispatcher moves a job between these."""
 
@@ -104,11 +93,32 @@ class InvalidTransition(RuntimeError):
     """A status change that the lifecycle does not allow (a bug, not a user error)."""
 
 
+class JobStateError(RuntimeError):
+    """The job exists but is in the wrong state for the request (e.g. retry a running job)."""
+
+
 def check_transition(current: JobStatus, new: JobStatus) -> JobStatus:
     """Return `new` if the lifecycle allows `current -> new`, else raise."""
     if new not in _ALLOWED[current]:
         raise InvalidTransition(f"job cannot go from {current.value} to {new.value}")
     return new
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One file handed to the dispatcher: where it is on disk and the name the user knows."""
+
+    path: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a job picks up after a restart or an out-of-memory retry: after the
+    segments it already emitted (offset in seconds of audio, and the next segment id)."""
+
+    offset_s: float = 0.0
+    next_id: int = 0
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ KEY_WORDS = {
 }
 
 
-
 @contextmanager
 def run_server(data_dir: Path, *extra: str) -> Iterator[str]:
     """Start `python app.py` on a free port; yield its URL once it answers; stop it after."""

@@ -36,7 +36,6 @@ class Running:
     services: Services
 
 
-
 @contextlib.contextmanager
 def serve(
     data_dir: Path, credentials: Credentials | None = None, **settings: Any

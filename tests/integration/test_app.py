@@ -17,7 +17,6 @@ from tests.conftest import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.spoken import chapters_missing
 from whisper_ui.audio import decode, probe
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -73,7 +74,7 @@ def test_long_speech_gives_several_segments(model: Any) -> None:
     info = probe(DATA / "long_speech.mp3")
     heard, count = words_of(model, DATA / "long_speech.mp3", beam_size=5)
     assert count >= 5, count
-    assert {"ocean", "mountains", "kitchen", "railway", "computer"} <= heard
+    assert chapters_missing(heard) == []
     assert info.duration == pytest.approx(89.6, abs=0.1)
 
 

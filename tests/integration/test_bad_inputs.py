@@ -54,9 +54,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import DATA, words
 from whisper_ui.config import Settings
-from whisper_ui.domain import Failed, Job, JobStatus, SegmentAdded
+from whisper_ui.domain import Failed, Job, JobStatus, SegmentAdded, Upload
 from whisper_ui.jobs import intake
-from whisper_ui.jobs.dispatcher import Upload
 from whisper_ui.services import Services, build_services
 
 pytestmark = pytest.mark.integration
@@ -291,20 +290,20 @@ async def test_one_batch_of_bad_inputs_leaves_the_good_ones_alone(tmp_path: Path
     for name, want in expected_words.items():
         job = by_name[name]
         assert job.status is JobStatus.COMPLETED, (name, job.error)
-        transcript = svc.dispatcher.transcript(job.id)
+        transcript = svc.registry.transcript(job.id)
         assert transcript is not None and transcript.source_name == name
         if want is not None:
             assert want <= words(transcript.text), (name, transcript.text)
 
-    half = svc.dispatcher.transcript(by_name["half.mp3"].id)
+    half = svc.registry.transcript(by_name["half.mp3"].id)
     assert half is not None
     assert 4.5 < half.info.duration < 5.5, "the half that is there, no more"
     assert not {"sunny", "degrees"} & words(half.text)
     huge = by_name["huge_header.wav"]
     assert huge.duration == pytest.approx(1.0, abs=0.01)  # probed from the data, not the header
-    huge_text = svc.dispatcher.transcript(huge.id)
+    huge_text = svc.registry.transcript(huge.id)
     assert huge_text is not None and huge_text.info.duration == pytest.approx(1.0, abs=0.01)
-    tiny = svc.dispatcher.transcript(by_name["tiny_0.1s.wav"].id)
+    tiny = svc.registry.transcript(by_name["tiny_0.1s.wav"].id)
     assert tiny is not None and tiny.info.duration == pytest.approx(0.1, abs=0.01)
     # Staged names: the display name is what the user sent, without any directory.
     assert {"evil.ogg", "jobs.sqlite3.m4a", "library.wav"} <= set(by_name)
@@ -396,14 +395,14 @@ async def test_an_hour_of_silence(tmp_path: Path) -> None:
                 seen.append(event.segment.end)
                 if len(seen) == 4:
                     assert svc.dispatcher.cancel(plain_job.id)
-        cancelled = svc.dispatcher.get(plain_job.id)
+        cancelled = svc.registry.get(plain_job.id)
         assert cancelled is not None and cancelled.status is JobStatus.CANCELLED
         assert seen == sorted(seen) and seen[-1] < 600
 
         done = await asyncio.wait_for(svc.dispatcher.wait(vad_job.id), 60)
         elapsed = time.monotonic() - started
         assert done.status is JobStatus.COMPLETED, done.error
-        transcript = svc.dispatcher.transcript(vad_job.id)
+        transcript = svc.registry.transcript(vad_job.id)
         assert transcript is not None
         assert transcript.segments == ()
         assert transcript.info.duration == pytest.approx(3600, abs=0.1)

@@ -20,7 +20,7 @@ from whisper_ui.domain import (
     Started,
     TranscribeOptions,
 )
-from whisper_ui.jobs.dispatcher import OptionsError
+from whisper_ui.options import OptionsError
 from whisper_ui.services import Services, build_services
 
 pytestmark = pytest.mark.integration
@@ -87,9 +87,9 @@ async def test_every_format_and_a_bad_file_fails_alone(services: Services) -> No
     by_name = {j.name: j for j in finished}
     for name in ("speech.mp3", "speech.m4a", "speech.ogg"):
         assert by_name[name].status is JobStatus.COMPLETED
-        text = services.dispatcher.transcript(by_name[name].id)
+        text = services.registry.transcript(by_name[name].id)
         assert text is not None and {"lazy", "tuesday", "weather"} <= words(text.text)
-    video = services.dispatcher.transcript(by_name["video.mp4"].id)
+    video = services.registry.transcript(by_name["video.mp4"].id)
     assert video is not None and {"garden", "cat"} <= words(video.text)
     for bad in ("not_audio.mp3", "corrupt.mp3"):
         job = by_name[bad]
@@ -112,7 +112,7 @@ async def test_options_that_cannot_work_are_refused_before_queueing(services: Se
         await services.dispatcher.submit(
             [up("speech.wav")], TranscribeOptions(model="tiny.en", language="de")
         )
-    assert services.dispatcher.jobs() == []
+    assert services.registry.jobs() == []
 
 
 async def test_one_model_instance_serves_both_workers(services: Services) -> None:

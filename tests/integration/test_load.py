@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CLIENTS, JOBS_EACH, MAX_QUEUE = 20, 10, 40
 
 
-
 async def test_twenty_clients_two_hundred_jobs(tmp_path: Path) -> None:
     port = free_port()
     env = {

@@ -9,8 +9,14 @@ import pytest
 
 from tests.conftest import DATA, words
 from whisper_ui.config import Settings
-from whisper_ui.domain import JobStatus, Segment, SegmentAdded, TranscribeOptions, TranscriptInfo
-from whisper_ui.jobs.dispatcher import Upload
+from whisper_ui.domain import (
+    JobStatus,
+    Segment,
+    SegmentAdded,
+    TranscribeOptions,
+    TranscriptInfo,
+    Upload,
+)
 from whisper_ui.jobs.store import JobStore
 from whisper_ui.services import build_services
 
@@ -73,17 +79,17 @@ async def test_a_restart_resumes_running_jobs_and_keeps_finished_ones(tmp_path: 
     try:
         done = await asyncio.wait_for(second.dispatcher.wait(long_job.id), 120)
         assert done.status is JobStatus.COMPLETED
-        transcript = second.dispatcher.transcript(long_job.id)
+        transcript = second.registry.transcript(long_job.id)
         assert transcript is not None
         ids = [s.id for s in transcript.segments]
         assert ids == list(range(len(ids))), "segments continue, none duplicated"
         assert {"chapter", "ocean", "mountains", "railway"} <= words(transcript.text)
         # Finished jobs are listed again, with their transcripts and reasons.
-        old_short = second.dispatcher.get(short.id)
+        old_short = second.registry.get(short.id)
         assert old_short is not None and old_short.status is JobStatus.COMPLETED
-        short_text = second.dispatcher.transcript(short.id)
+        short_text = second.registry.transcript(short.id)
         assert short_text is not None and {"lazy", "weather"} <= words(short_text.text)
-        old_bad = second.dispatcher.get(bad.id)
+        old_bad = second.registry.get(bad.id)
         assert old_bad is not None and old_bad.error and "not_audio.mp3" in old_bad.error
         history = [e.kind for e in second.bus.history(short.id)]
         assert history[0] == "queued" and history[-1] == "completed"
@@ -92,7 +98,7 @@ async def test_a_restart_resumes_running_jobs_and_keeps_finished_ones(tmp_path: 
 
 
 async def test_delete_and_retention_remove_a_job_and_its_files(tmp_path: Path) -> None:
-    from whisper_ui.jobs.dispatcher import JobStateError
+    from whisper_ui.domain import JobStateError
     from whisper_ui.jobs.intake import stage_file
 
     settings = Settings(data_dir=tmp_path, concurrency=2, retention_days=7)
@@ -112,15 +118,15 @@ async def test_delete_and_retention_remove_a_job_and_its_files(tmp_path: Path) -
         svc.delete_job(old.id)
         assert not Path(old.path).exists() and not Path(old.path).parent.exists()
         assert not exports.exists()
-        assert svc.dispatcher.get(old.id) is None and svc.bus.history(old.id) == []
+        assert svc.registry.get(old.id) is None and svc.bus.history(old.id) == []
         assert [s.job.id for s in JobStore(tmp_path / "jobs.sqlite3").load()] == [keep.id]
         with pytest.raises(KeyError):
             svc.delete_job(old.id)
         # Retention: nothing is old yet; eight days later the finished job goes.
-        assert svc.sweep() == []
-        finished = svc.dispatcher.get(keep.id)
+        assert svc.retention.sweep() == []
+        finished = svc.registry.get(keep.id)
         assert finished is not None and finished.finished_at is not None
-        assert svc.sweep(now=finished.finished_at + 8 * 86400) == [keep.id]
+        assert svc.retention.sweep(now=finished.finished_at + 8 * 86400) == [keep.id]
         assert not Path(keep.path).exists()
     finally:
         await svc.stop()

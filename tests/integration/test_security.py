@@ -21,7 +21,6 @@ ALICE, BOB = ("alice", "Al1ce-Pa55"), ("bob", "B0b-Secret")
 KEY = "sk-test-0123456789abcdef"
 
 
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
     data = tmp_path_factory.mktemp("secure")

@@ -10,7 +10,7 @@ import pytest
 
 from whisper_ui.domain import TranscribeOptions
 from whisper_ui.engine.batcher import Batcher, BatchSettings, group_key, split_at_timestamps
-from whisper_ui.engine.transcriber import TranscriptionCancelled
+from whisper_ui.engine.errors import TranscriptionCancelled
 
 
 class FakeRun:
@@ -30,7 +30,7 @@ class FakeRun:
 
 
 def settings(**kw: Any) -> BatchSettings:
-    base: dict[str, Any] = {"max_batch_size": 4, "max_wait_ms": 50.0, "runners": 1}
+    base: dict[str, Any] = {"max_batch_size": 4, "max_wait_ms": 50.0, "batch_threads": 1}
     base.update(kw)
     return BatchSettings(**base)
 
@@ -77,7 +77,7 @@ def test_a_new_jobs_first_chunk_goes_before_a_long_jobs_backlog() -> None:
 
 def test_a_job_s_chunks_keep_their_order_across_batches() -> None:
     run = FakeRun()
-    b = Batcher(run, settings(max_batch_size=3, max_wait_ms=0, runners=2))
+    b = Batcher(run, settings(max_batch_size=3, max_wait_ms=0, batch_threads=2))
     tickets = [b.submit("a", "k", None, i) for i in range(10)]
     assert [t.result() for t in tickets if t.wait(5)] == [(None, i) for i in range(10)]
     order = [p for _, payloads in sorted(run.calls, key=lambda c: c[1][0]) for p in payloads]

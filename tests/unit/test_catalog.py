@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from whisper_ui.config import MODELS_FILE
 from whisper_ui.engine.catalog import (
     CatalogEntry,
     ModelCatalog,
@@ -18,7 +19,7 @@ from whisper_ui.engine.catalog import (
 
 
 def test_shipped_catalog_has_the_offline_models() -> None:
-    entries = load_catalog()
+    entries = load_catalog(MODELS_FILE)
     assert entries["tiny.en"].source_type == "package"
     assert entries["tiny.en"].english_only
     assert entries["base"].source_type == "parts" and entries["base"].multilingual
@@ -29,7 +30,7 @@ def test_shipped_catalog_has_the_offline_models() -> None:
 
 
 def test_embedded_default_resolves_to_a_model_dir(tmp_path: Path) -> None:
-    resolved = ModelCatalog(tmp_path).resolve("tiny.en")
+    resolved = ModelCatalog.from_file(tmp_path, MODELS_FILE).resolve("tiny.en")
     assert (resolved.path / "model.bin").is_file() and (resolved.path / "config.json").is_file()
     assert not resolved.multilingual
 
@@ -111,14 +112,14 @@ def test_hub_model_offline_is_a_clear_error(
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    catalog = ModelCatalog(tmp_path)
+    catalog = ModelCatalog.from_file(tmp_path, MODELS_FILE)
     assert not catalog.availability("large-v3").available
     with pytest.raises(ModelUnavailable, match="HF_HUB_OFFLINE"):
         catalog.resolve("large-v3")
 
 
 def test_local_directory_and_bad_paths(tmp_path: Path, tiny_model_path: Path) -> None:
-    catalog = ModelCatalog(tmp_path)
+    catalog = ModelCatalog.from_file(tmp_path, MODELS_FILE)
     resolved = catalog.resolve(str(tiny_model_path))
     assert resolved.path == tiny_model_path.resolve()
     empty = tmp_path / "not-a-model"
@@ -130,6 +131,6 @@ def test_local_directory_and_bad_paths(tmp_path: Path, tiny_model_path: Path) ->
 
 
 def test_real_base_parts_assemble_with_the_published_sha(tmp_path: Path) -> None:
-    resolved = ModelCatalog(tmp_path).resolve("base")
+    resolved = ModelCatalog.from_file(tmp_path, MODELS_FILE).resolve("base")
     assert resolved.multilingual
     assert (resolved.path / "vocabulary.json").is_file()

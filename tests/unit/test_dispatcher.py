@@ -31,20 +31,22 @@ from whisper_ui.domain import (
     JobStatus,
     Progress,
     Queued,
+    Resume,
     Segment,
     SegmentAdded,
     Started,
     TranscribeOptions,
     Transcript,
     TranscriptInfo,
+    Upload,
 )
-from whisper_ui.engine.errors import ModelLoadError, PoolError
+from whisper_ui.engine.errors import ModelLoadError, PoolError, TranscriptionCancelled
 from whisper_ui.engine.pool import InstanceKey, Lease, ModelSpec
 from whisper_ui.engine.resources import DeviceInfo
-from whisper_ui.engine.transcriber import Resume, TranscriptionCancelled
-from whisper_ui.jobs.dispatcher import Dispatcher, OptionsError, Upload
+from whisper_ui.jobs.dispatcher import Dispatcher
 from whisper_ui.jobs.events import EventBus
 from whisper_ui.jobs.queue import JobQueue, QueueFull
+from whisper_ui.options import OptionsError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SPEECH = DATA / "speech.wav"
@@ -86,8 +88,7 @@ class FakePool:
         self.fail_on_enter: list[BaseException] = []
         self.on_grant: Callable[[], None] | None = None
 
-    @contextlib.asynccontextmanager
-    async def lease(self, spec: ModelSpec) -> AsyncIterator[Lease]:
+    async def reserve(self, spec: ModelSpec) -> FakeReservation:
         self.requests.append(spec)
         if self.fail_on_enter:
             raise self.fail_on_enter.pop(0)
@@ -99,16 +100,25 @@ class FakePool:
         self.grants += 1
         self.busy += 1
         self.max_busy = max(self.max_busy, self.busy)
+        return FakeReservation(spec)
+
+    @contextlib.asynccontextmanager
+    async def use(self, reservation: FakeReservation) -> AsyncIterator[Lease]:
         try:
             if self.on_grant is not None:
                 self.on_grant()
             yield Lease(
                 model=object(),
-                key=InstanceKey(spec.model, self.device, "int8"),
+                key=InstanceKey(reservation.spec.model, self.device, "int8"),
                 device=cpu_device(),
                 cpu_threads=1,
             )
         finally:
+            await self.release(reservation)
+
+    async def release(self, reservation: FakeReservation) -> None:
+        if not reservation.released:
+            reservation.released = True
             self.busy -= 1
             self.releases += 1
             self._sem.release()
@@ -116,6 +126,12 @@ class FakePool:
     def report_oom(self, lease: Lease) -> int:
         self.oom_reports.append(lease)
         return max(1, self.busy - 1)
+
+
+@dataclass(eq=False)
+class FakeReservation:
+    spec: ModelSpec
+    released: bool = False
 
 
 def segment(seg_id: int, *, offset: float = 0.0) -> Segment:
@@ -264,7 +280,7 @@ class Harness:
         return [e.job_id for e in self.events if isinstance(e, Started)]
 
     def status(self, job: Job) -> JobStatus:
-        found = self.dispatcher.get(job.id)
+        found = self.dispatcher.registry.get(job.id)
         assert found is not None
         return found.status
 
@@ -285,12 +301,12 @@ async def make() -> AsyncIterator[Callable[..., Harness]]:
         q = queue if queue is not None else JobQueue()
         events: list[JobEvent] = []
         statuses: dict[str, list[JobStatus]] = {}
-        dispatcher = Dispatcher(pool, q, bus, worker=worker or FakeWorker(), **kwargs)
+        dispatcher = Dispatcher(pool, q, bus, run=worker or FakeWorker(), **kwargs)
 
         def record(event: JobEvent) -> None:
             # Status is read when the event is published: it must already be the new one.
             events.append(event)
-            job = dispatcher.get(event.job_id)
+            job = dispatcher.registry.get(event.job_id)
             if job is not None:
                 seen = statuses.setdefault(event.job_id, [])
                 if not seen or seen[-1] is not job.status:
@@ -357,7 +373,7 @@ async def test_events_come_in_lifecycle_order_and_completed_holds_the_segments(
     assert completed.transcript.text == "word0 word1 word2"
     assert completed.transcript.info.language == "en"
     assert completed.transcript.source_name == "speech.wav"
-    assert h.dispatcher.transcript(job.id) == completed.transcript
+    assert h.dispatcher.registry.transcript(job.id) == completed.transcript
     assert h.bus.history(job.id) == [e for e in h.events if e.job_id == job.id]
     assert h.pool.requests == [ModelSpec("tiny.en")]
     assert (h.pool.grants, h.pool.releases) == (1, 1)
@@ -373,7 +389,7 @@ async def test_partial_transcript_is_available_while_the_job_runs(
         await until(lambda: len(h.of(job.id, SegmentAdded)) == 2, "two segments")
 
         assert h.status(job) is JobStatus.RUNNING
-        partial = h.dispatcher.transcript(job.id)
+        partial = h.dispatcher.registry.transcript(job.id)
         assert partial is not None
         assert partial.segments == (segment(0), segment(1))
         assert partial.info.language == "en"  # from InfoReady
@@ -381,10 +397,10 @@ async def test_partial_transcript_is_available_while_the_job_runs(
         gate.set()
         await h.finish(job)
 
-    final = h.dispatcher.transcript(job.id)
+    final = h.dispatcher.registry.transcript(job.id)
     assert final is not None
     assert [s.id for s in final.segments] == [0, 1, 2, 3]
-    assert h.dispatcher.transcript("no-such-job") is None
+    assert h.dispatcher.registry.transcript("no-such-job") is None
 
 
 # ---- 2. a bad file in a batch --------------------------------------------------------
@@ -805,7 +821,7 @@ async def test_options_error_from_the_validator_is_raised_and_nothing_is_queued(
         await h.submit(SPEECH, SECOND, start=True)
     assert seen == [OPTIONS]
     assert len(h.queue) == 0
-    assert h.dispatcher.jobs() == []
+    assert h.dispatcher.registry.jobs() == []
     assert h.events == []
 
 
@@ -816,7 +832,7 @@ async def test_queue_full_when_the_batch_exceeds_the_queue_size(
     with pytest.raises(QueueFull):
         await h.submit(SPEECH, SECOND, SPEECH)
     assert len(h.queue) == 0
-    assert h.dispatcher.jobs() == []
+    assert h.dispatcher.registry.jobs() == []
     assert h.events == []
 
     # Room for two; bad files take no room; then a third good one does not fit.
@@ -827,7 +843,7 @@ async def test_queue_full_when_the_batch_exceeds_the_queue_size(
         await h.submit(SPEECH)
     assert info.value.retry_after_s > 0
     assert len(h.queue) == 2
-    assert len(h.dispatcher.jobs()) == 3
+    assert len(h.dispatcher.registry.jobs()) == 3
 
 
 # ---- 9. pool errors ------------------------------------------------------------------

@@ -9,7 +9,8 @@ import pytest
 from tests.fake_nvml import GIB, FakeGPU, FakeNVML
 from whisper_ui.config import Settings
 from whisper_ui.engine.resources import SystemProbe
-from whisper_ui.services import batching_enabled, build_services
+from whisper_ui.engine.runner import batching_enabled
+from whisper_ui.services import build_services
 
 
 @pytest.mark.parametrize(

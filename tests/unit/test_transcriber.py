@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from whisper_ui.domain import InfoReady, JobEvent, SegmentAdded, TranscribeOptions
-from whisper_ui.engine.transcriber import SAMPLE_RATE, Resume, transcribe
+from whisper_ui.audio import SAMPLE_RATE
+from whisper_ui.domain import InfoReady, JobEvent, Resume, SegmentAdded, TranscribeOptions
+from whisper_ui.engine.transcriber import transcribe
 
 
 def speech_with_pauses(seconds: float, every_s: float = 7.0) -> np.ndarray:

@@ -36,7 +36,7 @@ def include_api(app: FastAPI, services: Services, credentials: Credentials) -> N
             "version": __version__,
             "model": services.settings.model,
             "queued": len(services.queue),
-            "running": services.dispatcher.count(JobStatus.RUNNING),
+            "running": services.registry.count(JobStatus.RUNNING),
         }
 
     @router.get("/resources", tags=["health"], responses=errors())

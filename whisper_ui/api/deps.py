@@ -44,7 +44,7 @@ def owner_dependency(credentials: Credentials) -> OwnerDependency:
 
 def owned_job(services: Services, job_id: str, owner: str) -> Job:
     """The job if it exists and belongs to `owner`; otherwise a 404 either way."""
-    job = services.dispatcher.get(job_id)
+    job = services.registry.get(job_id)
     if job is None or job.submitter != owner:
         raise not_found(f"no job with id {job_id!r}", "job_not_found")
     return job

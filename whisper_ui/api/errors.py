@@ -18,8 +18,9 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from whisper_ui.jobs.dispatcher import JobStateError, OptionsError
+from whisper_ui.domain import JobStateError
 from whisper_ui.jobs.queue import QueueFull
+from whisper_ui.options import OptionsError
 
 API_PREFIXES = ("/api/", "/v1/")
 WWW_AUTHENTICATE = 'Basic realm="whisper-ui", Bearer realm="whisper-ui"'

@@ -1,5 +1,9 @@
 """Option fields of the multipart routes: validated by pydantic, documented from the same model.
 
+`JobFields` is generated from the option declaration (whisper_ui/options.py); the
+OpenAI form keeps OpenAI's names and shapes, and takes the constraints of the options
+it carries from the same declaration (tests/unit/test_options.py checks the mapping).
+
 The routes read their bodies with the streaming reader (uploads.py), so FastAPI cannot
 infer the request schema; `multipart_body` writes it from these models instead, and
 `parse_fields` validates with them, so the schema and the checks cannot disagree.
@@ -8,31 +12,81 @@ infer the request schema; `multipart_body` writes it from these models instead, 
 from __future__ import annotations
 
 import copy
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from whisper_ui.api.errors import bad_request
 from whisper_ui.api.uploads import Form
+from whisper_ui.options import OPTIONS, UNSET, Front, Option, Task
 
 M = TypeVar("M", bound=BaseModel)
 
-Language = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Za-z_-]+$")]
-Prompt = Annotated[str, Field(max_length=4000)]
+
+def _constraints(opt: Option) -> dict[str, Any]:
+    meta = opt.meta
+    found: dict[str, Any] = {
+        "ge": meta.minimum,
+        "le": meta.maximum,
+        "max_length": meta.max_length,
+        "pattern": meta.pattern,
+    }
+    if opt.base_type is tuple:  # a ladder: bounds hold per item, not on the list
+        found = {"max_length": meta.max_length}
+    return {k: v for k, v in found.items() if v is not None}
 
 
-class JobFields(BaseModel):
-    """Options of POST /api/jobs; anything left out takes the server's default."""
+def option_type(opt: Option) -> Any:
+    """The field type a form sends for `opt` (choices as a Literal; tuples as lists)."""
+    if opt.choices:
+        return Literal[opt.choices]
+    if opt.base_type is tuple:
+        return list[float]
+    return opt.base_type
 
-    model_config = ConfigDict(extra="ignore")
 
-    model: str | None = Field(None, description="Catalog model name (GET /v1/models)")
-    language: Language | None = Field(None, description="Language code; omit or 'auto' to detect")
-    task: Literal["transcribe", "translate"] | None = None
-    beam_size: int | None = Field(None, ge=1, le=20)
-    vad_filter: bool | None = None
-    word_timestamps: bool | None = None
-    initial_prompt: Prompt | None = None
+def form_fields(name: str, front: Front, doc: str) -> type[BaseModel]:
+    """A pydantic model of the options `front` exposes, every field optional.
+
+    Used to validate and to document the form; what was actually sent is
+    `model_fields_set`, so a field left out stays UNSET (the server's default) and
+    `language=auto` is a value (detect) that overrides a configured default.
+    """
+    fields: dict[str, Any] = {}
+    for opt in OPTIONS.on(front):
+        help_text = opt.help
+        if opt.meta.none_word:
+            help_text += f" ('{opt.meta.none_word}' for none)"
+        fields[opt.name] = (
+            option_type(opt) | None,
+            Field(None, description=help_text, **_constraints(opt)),
+        )
+    model: type[BaseModel] = create_model(name, __config__=ConfigDict(extra="ignore"), **fields)
+    model.__doc__ = doc
+    return model
+
+
+JobFields = form_fields(
+    "JobFields", "api", "Options of POST /api/jobs; anything left out takes the server's default."
+)
+
+
+def option_changes(fields: BaseModel) -> dict[str, Any]:
+    """The options a form set, parsed by their declaration; UNSET for the rest.
+
+    Raises OptionsError naming the option when a value is not allowed.
+    """
+    changes: dict[str, Any] = {}
+    for name in type(fields).model_fields:
+        if name in OPTIONS:
+            raw = getattr(fields, name) if name in fields.model_fields_set else UNSET
+            changes[name] = OPTIONS[name].parse(raw)
+    return changes
+
+
+_LANGUAGE = OPTIONS["language"].meta
+_PROMPT = OPTIONS["initial_prompt"].meta
+_TEMPERATURE = OPTIONS["temperature"].meta
 
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
@@ -46,13 +100,20 @@ class TranscriptionFields(BaseModel):
     model: str = Field(
         "whisper-1", description="'whisper-1' (the server's default) or a catalog name"
     )
-    language: Language | None = None
-    prompt: Prompt | None = Field(None, description="Passed to the model as initial_prompt")
+    language: str | None = Field(
+        None,
+        max_length=_LANGUAGE.max_length,
+        pattern=_LANGUAGE.pattern,
+        description=OPTIONS["language"].help,
+    )
+    prompt: str | None = Field(
+        None, max_length=_PROMPT.max_length, description="Passed to the model as initial_prompt"
+    )
     response_format: ResponseFormat = "json"
     temperature: float | None = Field(
         None,
-        ge=0.0,
-        le=1.0,
+        ge=_TEMPERATURE.minimum,
+        le=_TEMPERATURE.maximum,
         description="Starting temperature; the fallback ladder continues above it (0.2 steps)",
     )
     timestamp_granularities: list[Literal["word", "segment"]] = Field(
@@ -61,6 +122,33 @@ class TranscriptionFields(BaseModel):
         description="verbose_json only: 'word' adds words, 'segment' (the default) segments",
     )
     stream: bool = Field(False, description="Answer with server-sent transcript.text.* events")
+
+
+def temperature_ladder(start: float | None) -> tuple[float, ...]:
+    """OpenAI's one temperature as the first step of faster-whisper's fallback ladder."""
+    default: tuple[float, ...] = OPTIONS["temperature"].default
+    if start is None:
+        return default
+    return (start, *(t for t in default if t > start))
+
+
+def openai_changes(fields: TranscriptionFields, task: Task) -> dict[str, Any]:
+    """The options an OpenAI form carries, by each option's `openai_field`.
+
+    `model` is passed through as sent (the route resolves 'whisper-1'); a translation
+    detects the language (its output is English whatever was sent).
+    """
+    sent = fields.model_fields_set
+    language = OPTIONS["language"].parse(fields.language) if "language" in sent else UNSET
+    prompt = OPTIONS["initial_prompt"].parse(fields.prompt) if "prompt" in sent else UNSET
+    return {
+        "model": fields.model,
+        "language": None if task == "translate" else language,
+        "task": task,
+        "initial_prompt": prompt,
+        "word_timestamps": "word" in fields.timestamp_granularities,
+        "temperature": temperature_ladder(fields.temperature),
+    }
 
 
 _LIST_FIELDS = {"timestamp_granularities[]", "timestamp_granularities"}

@@ -15,15 +15,14 @@ from fastapi.responses import PlainTextResponse
 
 from whisper_ui.api.deps import OwnerDependency, owned_job
 from whisper_ui.api.errors import ApiError, errors, from_domain
-from whisper_ui.api.forms import JobFields, multipart_body, parse_fields
+from whisper_ui.api.forms import JobFields, multipart_body, option_changes, parse_fields
 from whisper_ui.api.models import resolve_model
 from whisper_ui.api.schemas import JobList, JobOut
 from whisper_ui.api.sse import SSE_DOC, event_data, frame, sse_response
 from whisper_ui.api.uploads import read_form, submit_form
-from whisper_ui.domain import TERMINAL, JobStatus
+from whisper_ui.domain import TERMINAL, JobStateError, JobStatus
 from whisper_ui.export import FORMATS, render
-from whisper_ui.export.files import safe_stem
-from whisper_ui.jobs.dispatcher import JobStateError
+from whisper_ui.names import safe_stem
 from whisper_ui.services import Services
 
 ExportFormat = Literal["txt", "srt", "vtt", "json", "tsv"]
@@ -69,15 +68,10 @@ def jobs_router(services: Services, owner: OwnerDependency) -> APIRouter:
             fields = parse_fields(JobFields, form)
             if not form.files:
                 raise ApiError(400, "no files: send one or more multipart 'files'", "no_files")
-            options = services.default_options(
-                model=resolve_model(services, fields.model),
-                language=_language(fields.language),
-                task=fields.task,
-                beam_size=fields.beam_size,
-                vad_filter=fields.vad_filter,
-                word_timestamps=fields.word_timestamps,
-                initial_prompt=fields.initial_prompt,
-            )
+            changes = option_changes(fields)
+            if "model" in fields.model_fields_set:
+                changes["model"] = resolve_model(services, changes["model"])
+            options = services.default_options(**changes)
         except BaseException:
             form.discard()
             raise
@@ -91,7 +85,7 @@ def jobs_router(services: Services, owner: OwnerDependency) -> APIRouter:
     ) -> JobList:
         """Your jobs, oldest first."""
         jobs = sorted(
-            (j for j in services.dispatcher.jobs() if j.submitter == who),
+            (j for j in services.registry.jobs() if j.submitter == who),
             key=lambda j: j.created_at,
         )
         if status is not None:
@@ -150,9 +144,9 @@ def jobs_router(services: Services, owner: OwnerDependency) -> APIRouter:
     ) -> Response:
         """The transcript rendered as txt, srt, vtt, json or tsv (partial while running)."""
         job = owned_job(services, job_id, who)
-        result = services.dispatcher.transcript(job.id)
+        result = services.registry.transcript(job.id)
         assert result is not None
-        stem = safe_stem(job.name.rsplit(".", 1)[0] if "." in job.name else job.name)
+        stem = safe_stem(job.name)  # drops the one extension: talk.final.mp3 -> talk.final
         return Response(
             render(result, format),
             media_type=MEDIA_TYPES[format],
@@ -190,12 +184,12 @@ def jobs_router(services: Services, owner: OwnerDependency) -> APIRouter:
             services.delete_job(job_id)
             return answer
         if job.status in TERMINAL or not services.dispatcher.cancel(job_id):
-            current = services.dispatcher.get(job_id) or job
+            current = services.registry.get(job_id) or job
             raise from_domain(
                 JobStateError(f"{job.name}: the job is already {current.status.value}")
             )
         await asyncio.sleep(0)  # let a queued job's cancellation show in the answer
-        return JobOut.of(services.dispatcher.get(job_id) or job, services)
+        return JobOut.of(services.registry.get(job_id) or job, services)
 
     @router.post(
         "/{job_id}/retry",
@@ -210,9 +204,3 @@ def jobs_router(services: Services, owner: OwnerDependency) -> APIRouter:
         return JobOut.of(new, services)
 
     return router
-
-
-def _language(code: str | None) -> str | None:
-    """None (detect) for a missing or 'auto' language; codes are lower case."""
-    text = (code or "").strip().lower()
-    return None if text in ("", "auto") else text

@@ -22,7 +22,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from whisper_ui.api.deps import OwnerDependency
 from whisper_ui.api.errors import ApiError, bad_request, errors
-from whisper_ui.api.forms import TranscriptionFields, multipart_body, parse_fields
+from whisper_ui.api.forms import (
+    TranscriptionFields,
+    multipart_body,
+    openai_changes,
+    parse_fields,
+)
 from whisper_ui.api.models import resolve_model
 from whisper_ui.api.sse import frame, sse_response
 from whisper_ui.api.uploads import read_form, submit_form
@@ -34,20 +39,11 @@ from whisper_ui.domain import (
     JobStatus,
     SegmentAdded,
     Task,
-    TranscribeOptions,
     Transcript,
 )
 from whisper_ui.export import render
 from whisper_ui.languages import name_of
 from whisper_ui.services import Services
-
-DEFAULT_LADDER = TranscribeOptions().temperature
-
-
-def temperature_ladder(start: float | None) -> tuple[float, ...]:
-    if start is None:
-        return DEFAULT_LADDER
-    return (start, *(t for t in DEFAULT_LADDER if t > start))
 
 
 def _success_doc() -> dict[int | str, dict[str, Any]]:
@@ -97,15 +93,9 @@ async def _handle(services: Services, request: Request, who: str, task: Task) ->
         fields = parse_fields(TranscriptionFields, form)
         if len(form.files) != 1:
             raise bad_request("send exactly one multipart 'file'", "invalid_file")
-        language = fields.language.lower() if fields.language else None
-        options = services.default_options(
-            model=resolve_model(services, fields.model),
-            language=None if task == "translate" or language == "auto" else language,
-            task=task,
-            initial_prompt=fields.prompt,
-            word_timestamps="word" in fields.timestamp_granularities,
-            temperature=temperature_ladder(fields.temperature),
-        )
+        changes = openai_changes(fields, task)
+        changes["model"] = resolve_model(services, fields.model)
+        options = services.default_options(**changes)
     except BaseException:
         form.discard()
         raise
@@ -153,7 +143,7 @@ async def _disconnected(request: Request) -> None:
 
 
 def _failure(services: Services, job: Job, message: str) -> ApiError:
-    current = services.dispatcher.get(job.id) or job
+    current = services.registry.get(job.id) or job
     if current.started_at is None:  # refused before decoding: the file or model
         return bad_request(message, "invalid_file")
     return ApiError(500, message, "transcription_failed", type="server_error")

@@ -2,36 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
+from whisper_ui.api.forms import option_type
 from whisper_ui.domain import Job, JobStatus, TranscribeOptions
+from whisper_ui.options import OPTIONS
 from whisper_ui.services import Services
 
 
-class OptionsOut(BaseModel):
-    model: str
-    language: str | None
-    task: Literal["transcribe", "translate"]
-    beam_size: int
-    vad_filter: bool
-    word_timestamps: bool
-    initial_prompt: str | None
-    temperature: list[float]
+def _options_out() -> type[BaseModel]:
+    """Every declared option, as the value a job runs with (nothing is left unset)."""
+    fields: dict[str, Any] = {
+        opt.name: (option_type(opt) | None if opt.nullable else option_type(opt), ...)
+        for opt in OPTIONS
+    }
+    model: type[BaseModel] = create_model("OptionsOut", **fields)
+    model.__doc__ = "The options a job runs with (see whisper_ui/options.py for each one)."
+    return model
 
-    @classmethod
-    def of(cls, options: TranscribeOptions) -> OptionsOut:
-        return cls(
-            model=options.model,
-            language=options.language,
-            task=options.task,
-            beam_size=options.beam_size,
-            vad_filter=options.vad_filter,
-            word_timestamps=options.word_timestamps,
-            initial_prompt=options.initial_prompt,
-            temperature=list(options.temperature),
-        )
+
+OptionsOut = _options_out()
+
+
+def options_out(options: TranscribeOptions) -> BaseModel:
+    return OptionsOut.model_validate(OPTIONS.as_dict(options))
 
 
 class JobOut(BaseModel):
@@ -50,7 +46,7 @@ class JobOut(BaseModel):
     error: str | None
     batch_id: str
     submitter: str
-    options: OptionsOut
+    options: OptionsOut  # type: ignore[valid-type]
 
     @classmethod
     def of(cls, job: Job, services: Services) -> JobOut:
@@ -59,7 +55,7 @@ class JobOut(BaseModel):
             name=job.name,
             status=job.status,
             duration=job.duration,
-            progress=min(1.0, max(0.0, services.dispatcher.progress(job.id))),
+            progress=min(1.0, max(0.0, services.registry.progress(job.id))),
             queue_position=services.queue.position(job.id),
             created_at=job.created_at,
             started_at=job.started_at,
@@ -68,7 +64,7 @@ class JobOut(BaseModel):
             error=job.error,
             batch_id=job.batch_id,
             submitter=job.submitter,
-            options=OptionsOut.of(job.options),
+            options=options_out(job.options),
         )
 
 

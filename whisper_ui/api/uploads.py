@@ -21,10 +21,10 @@ from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from whisper_ui.api.errors import bad_request, from_domain, too_large
-from whisper_ui.domain import Job, TranscribeOptions
+from whisper_ui.domain import Job, TranscribeOptions, Upload
 from whisper_ui.jobs import intake
-from whisper_ui.jobs.dispatcher import OptionsError, Upload
 from whisper_ui.jobs.queue import QueueFull
+from whisper_ui.options import OptionsError
 from whisper_ui.services import Services
 
 MAX_FIELD_BYTES = 64 * 1024

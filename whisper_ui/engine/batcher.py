@@ -8,15 +8,15 @@ to run, so admission, memory accounting and OOM handling stay exactly as they ar
 the lease's worker thread becomes a *feeder*: it decodes, cuts the audio into
 VAD-bounded chunks (<= 30 s, faster-whisper's own VAD and `collect_chunks`), computes
 each chunk's features, hands a few chunks at a time to the batcher and streams the
-results back in order. The batcher's runner threads (at most the instance's
+results back in order. The batcher's batch threads (at most the instance's
 CTranslate2 `num_workers`, and no more than the cores allow) each take up to
 `max_batch_size` compatible chunks, from as many jobs as have some, and decode them
 in one CTranslate2 encode and generate. Keeping batching per instance means the
 weights are shared and a batch can never mix models or devices.
 
 Latency: a job that has had the fewest chunks served leads the next batch, so a new
-job's first chunk goes out with the next free runner instead of behind a long file's
-backlog; a runner waits at most `max_wait_ms` for more chunks to fill a batch; and a
+job's first chunk goes out with the next free batch thread instead of behind a long file's
+backlog; a batch thread waits at most `max_wait_ms` for more chunks to fill a batch; and a
 job sends its first chunk alone (then up to a batch's worth), so its first segment
 costs one chunk's decode, not a whole batch's.
 
@@ -43,10 +43,12 @@ from typing import Any
 
 import numpy as np
 
+from whisper_ui.audio import SAMPLE_RATE
 from whisper_ui.domain import (
     InfoReady,
     JobEvent,
     Progress,
+    Resume,
     Segment,
     SegmentAdded,
     TranscribeOptions,
@@ -54,7 +56,7 @@ from whisper_ui.domain import (
     TranscriptInfo,
     Word,
 )
-from whisper_ui.engine.transcriber import SAMPLE_RATE, Resume, TranscriptionCancelled
+from whisper_ui.engine.errors import TranscriptionCancelled
 
 _START = Resume()
 CHUNK_S = 30  # Whisper's window: VAD speech is merged into chunks no longer than this
@@ -65,9 +67,9 @@ MAX_CONTINUATIONS = 8  # per chunk: a model that keeps stopping early cannot loo
 @dataclass(frozen=True)
 class BatchSettings:
     max_batch_size: int = 8  # chunks per encode/generate call
-    max_wait_ms: float = 20.0  # how long a runner waits to fill a batch
-    runners: int = 1  # concurrent batch calls (CTranslate2 workers used)
-    idle_exit_s: float = 5.0  # a runner thread exits after this long without work
+    max_wait_ms: float = 20.0  # how long a batch thread waits to fill a batch
+    batch_threads: int = 1  # concurrent batch calls (CTranslate2 workers used)
+    idle_exit_s: float = 5.0  # a batch thread exits after this long without work
 
 
 RunBatch = Callable[[Any, Sequence[Any]], Sequence[Any]]
@@ -115,7 +117,7 @@ class Batcher:
         self._served: dict[str, int] = {}  # job -> chunks taken into batches so far
         self._arrival: dict[str, int] = {}  # job -> order it first showed up in
         self._seq = 0
-        self._runners = 0
+        self._batch_threads = 0
 
     def submit(
         self, job_id: str, key: Hashable, context: Any, payload: Any, *, front: bool = False
@@ -132,10 +134,10 @@ class Batcher:
                 pending.appendleft(ticket)
             else:
                 pending.append(ticket)
-            if self._runners < max(1, self.settings.runners):
-                self._runners += 1
-                runner = threading.Thread(target=self._runner, name="batcher", daemon=True)
-                runner.start()
+            if self._batch_threads < max(1, self.settings.batch_threads):
+                self._batch_threads += 1
+                thread = threading.Thread(target=self._batch_thread, name="batcher", daemon=True)
+                thread.start()
             self._cond.notify_all()
         return ticket
 
@@ -174,7 +176,7 @@ class Batcher:
                 break
         return batch, 0.0
 
-    def _runner(self) -> None:
+    def _batch_thread(self) -> None:
         while True:
             with self._cond:
                 idle_since = time.monotonic()
@@ -183,7 +185,7 @@ class Batcher:
                     if batch:
                         break
                     if wait < 0 and time.monotonic() - idle_since >= self.settings.idle_exit_s:
-                        self._runners -= 1
+                        self._batch_threads -= 1
                         return
                     self._cond.wait(wait if wait > 0 else self.settings.idle_exit_s)
             try:
@@ -197,7 +199,7 @@ class Batcher:
                 for ticket, result in zip(batch, results, strict=True):
                     ticket._finish(result)
             # Hold nothing between batches: a batch's context holds the model, and an idle
-            # runner must not keep an unloaded instance alive.
+            # batch thread must not keep an unloaded instance alive.
             del batch
             results = []
 

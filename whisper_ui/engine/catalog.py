@@ -21,9 +21,8 @@ from typing import Any, Literal
 
 import yaml
 
-from whisper_ui.config import CONFIG_DIR
+from whisper_ui.options import OPTIONS, OptionsError, TranscribeOptions
 
-CATALOG_FILE = CONFIG_DIR / "models.yaml"
 _REQUIRED_FILES = ("model.bin", "config.json")
 _CHUNK = 4 * 2**20
 
@@ -84,8 +83,8 @@ def _parts(raw: Any) -> tuple[PackagePart, ...]:
     return tuple(PackagePart(module=str(p["module"]), file=str(p["file"])) for p in raw or ())
 
 
-def load_catalog(path: Path = CATALOG_FILE) -> dict[str, CatalogEntry]:
-    """Parse the yaml catalog into entries keyed by name."""
+def load_catalog(path: Path) -> dict[str, CatalogEntry]:
+    """Parse the yaml catalog (configs/models.yaml; the caller says where) into entries."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     entries: dict[str, CatalogEntry] = {}
     for name, raw in (data.get("models") or {}).items():
@@ -135,16 +134,14 @@ def hub_offline() -> bool:
 class ModelCatalog:
     """Looks models up by name; assembles part-packaged models once into `cache_dir`."""
 
-    def __init__(
-        self,
-        cache_dir: Path,
-        entries: Mapping[str, CatalogEntry] | None = None,
-    ) -> None:
+    def __init__(self, cache_dir: Path, entries: Mapping[str, CatalogEntry]) -> None:
         self.cache_dir = cache_dir
-        self.entries: Mapping[str, CatalogEntry] = (
-            entries if entries is not None else load_catalog()
-        )
+        self.entries: Mapping[str, CatalogEntry] = entries
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_file(cls, cache_dir: Path, catalog_file: Path) -> ModelCatalog:
+        return cls(cache_dir, load_catalog(catalog_file))
 
     def names(self) -> list[str]:
         return list(self.entries)
@@ -169,6 +166,23 @@ class ModelCatalog:
         if entry is not None:
             return entry.english_only
         return name.endswith(".en")
+
+    def check_options(self, options: TranscribeOptions) -> None:
+        """Raise OptionsError for options that can never work: a value outside the
+        options' declaration, or a language or task the model cannot do."""
+        OPTIONS.check(options)
+        if not self.is_english_only(options.model):
+            return
+        if options.task == "translate":
+            raise OptionsError(
+                f"model '{options.model}' is English-only and cannot translate; "
+                "choose a multilingual model (e.g. base)"
+            )
+        if options.language not in (None, "en"):
+            raise OptionsError(
+                f"model '{options.model}' is English-only; language '{options.language}' "
+                "needs a multilingual model (e.g. base)"
+            )
 
     # ---- resolution -------------------------------------------------------
 

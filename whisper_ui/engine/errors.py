@@ -12,6 +12,10 @@ _OOM_MARKERS = (
 )
 
 
+class TranscriptionCancelled(Exception):
+    """Raised out of the transcribing thread when the job was cancelled between segments."""
+
+
 class PoolError(RuntimeError):
     """The pool cannot give capacity for a request (e.g. the model fits on no device)."""
 

@@ -100,7 +100,7 @@ _CUDA_PEAK_FACTOR = 1.75
 # Each extra chunk in a batched call costs this fraction of one chunk's
 # worst-case activations: the KV cache is only filled as far as the chunk's real text
 # (tens of tokens, not 448). Calibrated with bench/throughput.py (tiny.en int8, beam 5,
-# max_batch_size 8, two runners; README "## Throughput"): it measured ~0.03, so 0.1
+# max_batch_size 8, two batch threads; README "## Throughput"): it measured ~0.03, so 0.1
 # keeps some room for chunks dense with words.
 _BATCH_ITEM_FRACTION = 0.1
 

@@ -71,6 +71,7 @@ class _Instance:
     model: Any = None
     loaded: asyncio.Event = field(default_factory=asyncio.Event)
     load_error: BaseException | None = None
+    load_task: asyncio.Task[None] | None = None
 
     @property
     def max_workers(self) -> int:
@@ -89,6 +90,16 @@ class Lease:
     key: InstanceKey
     device: DeviceInfo
     cpu_threads: int
+
+
+@dataclass(eq=False)
+class Reservation:
+    """A slot granted by `reserve`, not yet in use; `use` turns it into a Lease, and
+    `release` gives it back (once: a second release is a no-op)."""
+
+    spec: ModelSpec
+    _instance: _Instance
+    released: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,7 +141,12 @@ class PoolConfig:
 
 
 class ModelPool:
-    """Grants `async with pool.lease(spec) as lease:`; see the module docstring."""
+    """Grants `async with pool.lease(spec) as lease:`; see the module docstring.
+
+    A caller that must wait for a slot while watching something else (the dispatcher
+    watches its queue) uses the parts: `await reserve(spec)` (cancellable: a cancelled
+    wait holds nothing), then `async with use(reservation) as lease:`, or `release`.
+    """
 
     def __init__(
         self,
@@ -154,6 +170,7 @@ class ModelPool:
         self._waiting = 0
         self._last_capacity: dict[str, int] = {}
         self._reaper: asyncio.Task[None] | None = None
+        self._unloading: set[asyncio.Task[None]] = set()
 
     # ---- planning ------------------------------------------------------------
 
@@ -219,7 +236,7 @@ class ModelPool:
         inst = self._instances.get(key)
         if inst is not None and inst.busy == 0 and placement.workers > inst.max_workers:
             # The plan's maximum grew and nobody uses the instance: reload it bigger.
-            self._drop(inst)
+            self._unload_later(self._drop(inst))
             inst = None
         if inst is None:
             inst = _Instance(
@@ -230,7 +247,7 @@ class ModelPool:
                 last_used=self._clock(),
             )
             self._instances[key] = inst
-            asyncio.get_running_loop().create_task(self._load(inst))
+            inst.load_task = asyncio.get_running_loop().create_task(self._load(inst))
         inst.busy += 1
         return inst
 
@@ -258,15 +275,35 @@ class ModelPool:
     @contextlib.asynccontextmanager
     async def lease(self, spec: ModelSpec) -> AsyncIterator[Lease]:
         """Wait for a slot for `spec`, yield it, and give it back on exit (always)."""
-        inst = await self._acquire(spec)
+        reservation = await self.reserve(spec)
+        async with self.use(reservation) as lease:
+            yield lease
+
+    async def reserve(self, spec: ModelSpec) -> Reservation:
+        """Wait until a slot for `spec` is free and hold it. Cancelling the wait leaves
+        nothing held; raises PoolError when no device can ever run the model."""
+        return Reservation(spec, await self._acquire(spec))
+
+    @contextlib.asynccontextmanager
+    async def use(self, reservation: Reservation) -> AsyncIterator[Lease]:
+        """The reserved slot as a Lease once its model is loaded; released on exit."""
+        inst = reservation._instance
         try:
             await inst.loaded.wait()
             if inst.load_error is not None:
                 err = inst.load_error
-                raise ModelLoadError(f"model '{spec.model}' failed to load: {err}") from err
+                raise ModelLoadError(
+                    f"model '{reservation.spec.model}' failed to load: {err}"
+                ) from err
             yield Lease(inst.model, inst.key, inst.device, inst.placement.cpu_threads)
         finally:
-            await self._release(inst)
+            await self.release(reservation)
+
+    async def release(self, reservation: Reservation) -> None:
+        """Give a reserved slot back (a no-op the second time)."""
+        if not reservation.released:
+            reservation.released = True
+            await self._release(reservation._instance)
 
     async def _acquire(self, spec: ModelSpec) -> _Instance:
         async with self._cond:
@@ -305,25 +342,38 @@ class ModelPool:
 
     # ---- idle unloading ------------------------------------------------------
 
-    def _drop(self, inst: _Instance) -> None:
+    def _drop(self, inst: _Instance) -> Any:
+        """Forget `inst` (caller holds the lock); returns its model for `_unload`."""
         del self._instances[inst.key]
         model, inst.model = inst.model, None
+        return model
+
+    async def _unload(self, model: Any) -> None:
+        """Free a model's memory in a thread: CTranslate2's unload can take a while."""
         if model is not None:
-            self._loader.unload(model)
+            await asyncio.to_thread(self._loader.unload, model)
+
+    def _unload_later(self, model: Any) -> None:
+        if model is not None:
+            task = asyncio.get_running_loop().create_task(self._unload(model))
+            self._unloading.add(task)
+            task.add_done_callback(self._unloading.discard)
 
     async def reap(self) -> list[InstanceKey]:
         """Unload instances idle for idle_ttl_s; check and removal under one lock."""
         removed: list[InstanceKey] = []
+        models: list[Any] = []
         async with self._cond:
             now = self._clock()
             for inst in list(self._instances.values()):
                 idle = inst.busy == 0 and inst.loaded.is_set()
                 if idle and now - inst.last_used >= self._config.idle_ttl_s:
-                    self._drop(inst)
+                    models.append(self._drop(inst))
                     removed.append(inst.key)
             if removed:
                 self._cond.notify_all()
-        for key in removed:
+        for key, model in zip(removed, models, strict=True):
+            await self._unload(model)
             log.info("unloaded idle %s on %s", key.model, key.device)
         return removed
 
@@ -344,10 +394,15 @@ class ModelPool:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
             self._reaper = None
+        models: list[Any] = []
         async with self._cond:
             for inst in list(self._instances.values()):
                 if inst.busy == 0 and inst.loaded.is_set():
-                    self._drop(inst)
+                    models.append(self._drop(inst))
+        for model in models:
+            await self._unload(model)
+        if self._unloading:
+            await asyncio.gather(*self._unloading, return_exceptions=True)
 
     # ---- views ---------------------------------------------------------------
 

@@ -13,8 +13,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from whisper_ui.export.files import safe_stem
-from whisper_ui.jobs.dispatcher import Upload
+from whisper_ui.domain import Upload
+from whisper_ui.names import safe_stem
 
 _EXTENSION = re.compile(r"\.([A-Za-z0-9]{1,10})$")
 

@@ -22,10 +22,10 @@ from whisper_ui.domain import (
     Job,
     JobStatus,
     Segment,
-    TranscribeOptions,
     TranscriptInfo,
     Word,
 )
+from whisper_ui.options import OPTIONS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -61,10 +61,7 @@ def _job_to_json(job: Job) -> str:
 
 def _job_from_json(text: str) -> Job:
     data: dict[str, Any] = json.loads(text)
-    options = dict(data.pop("options"))
-    options["temperature"] = tuple(options.get("temperature", ()))
-    known = {f.name for f in dataclasses.fields(TranscribeOptions)}
-    opts = TranscribeOptions(**{k: v for k, v in options.items() if k in known})
+    opts = OPTIONS.from_dict(data.pop("options"))
     data["status"] = JobStatus(data["status"])
     fields = {f.name for f in dataclasses.fields(Job)}
     return Job(options=opts, **{k: v for k, v in data.items() if k in fields})

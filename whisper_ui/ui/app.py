@@ -22,12 +22,12 @@ from typing import Any
 
 import gradio as gr
 
-from whisper_ui.domain import TERMINAL, Job, JobEvent, JobStatus
+from whisper_ui.domain import TERMINAL, Job, JobEvent, JobStateError, JobStatus, Upload
 from whisper_ui.export import FORMATS
 from whisper_ui.export.files import safe_stem, unique_stems, write_transcript, zip_transcripts
-from whisper_ui.jobs.dispatcher import JobStateError, OptionsError, Upload
 from whisper_ui.jobs.intake import discard, stage_file
 from whisper_ui.jobs.queue import QueueFull
+from whisper_ui.options import OptionsError
 from whisper_ui.services import Services
 from whisper_ui.ui import view
 from whisper_ui.ui.identity import client_id
@@ -81,10 +81,10 @@ class WebUI:
     # ---- state helpers ---------------------------------------------------------
 
     def jobs_of(self, owner: str) -> list[Job]:
-        return [j for j in self.services.dispatcher.jobs() if j.submitter == owner]
+        return [j for j in self.services.registry.jobs() if j.submitter == owner]
 
     def _own(self, owner: str, job_id: str | None) -> Job | None:
-        job = self.services.dispatcher.get(job_id) if job_id else None
+        job = self.services.registry.get(job_id) if job_id else None
         return job if job is not None and job.submitter == owner else None
 
     def _active(self, owner: str) -> bool:
@@ -98,7 +98,7 @@ class WebUI:
     def render(self, owner: str, message: str | None = None) -> tuple[Any, ...]:
         """(status, table, file picker, transcript, downloads, zip button) for `owner`."""
         jobs = self.jobs_of(owner)
-        dispatcher = self.services.dispatcher
+        registry = self.services.registry
         order = self.services.queue.order()
         positions = {j.id: i for i, j in enumerate(order)}
         ahead: dict[str, float] = {}
@@ -107,7 +107,7 @@ class WebUI:
             ahead[queued.id] = total
             total += queued.duration
         rows = [
-            view.JobRow(j, dispatcher.progress(j.id), positions.get(j.id), ahead.get(j.id, 0.0))
+            view.JobRow(j, registry.progress(j.id), positions.get(j.id), ahead.get(j.id, 0.0))
             for j in jobs
         ]
         slots = max(1, self.services.pool.snapshot().slots)
@@ -134,7 +134,7 @@ class WebUI:
             return ""
         if job.status is JobStatus.FAILED:
             return f"✖ {job.error or 'failed'}"
-        transcript = self.services.dispatcher.transcript(job.id)
+        transcript = self.services.registry.transcript(job.id)
         text = view.transcript_text(transcript.segments) if transcript else ""
         if job.status is JobStatus.QUEUED:
             return text or "Waiting in the queue…"
@@ -150,7 +150,7 @@ class WebUI:
         formats = self._formats_of(owner)
         key = (job.id, formats)
         if key not in self._export_cache:
-            transcript = self.services.dispatcher.transcript(job.id)
+            transcript = self.services.registry.transcript(job.id)
             assert transcript is not None
             paths = write_transcript(
                 transcript, formats, self.exports_dir / job.id, safe_stem(job.name)
@@ -172,7 +172,7 @@ class WebUI:
             path = self.exports_dir / "zip" / owner_dir / signature / "transcripts.zip"
             items = []
             for stem, job in zip(unique_stems([j.name for j in done]), done, strict=True):
-                transcript = self.services.dispatcher.transcript(job.id)
+                transcript = self.services.registry.transcript(job.id)
                 assert transcript is not None
                 items.append((stem, transcript))
             zip_transcripts(items, formats, path)
@@ -187,7 +187,7 @@ class WebUI:
         changed = asyncio.Event()
 
         def on_event(event: JobEvent) -> None:
-            job = self.services.dispatcher.get(event.job_id)
+            job = self.services.registry.get(event.job_id)
             if job is not None and job.submitter == owner:
                 changed.set()
 

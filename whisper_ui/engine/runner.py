@@ -1,0 +1,117 @@
+"""Running one job on a granted lease: decode the file, then transcribe it plainly or batched.
+
+The dispatcher calls a `RunJob` in a thread for each job it starts and knows nothing
+of how the model is driven. Both ways live here: the plain one (engine/transcriber:
+faster-whisper's own loop, one file per call) and the batched one (engine/batcher:
+chunks of every running job share encode/generate calls). Which one a job gets
+depends on its lease's device: `batching_enabled`.
+
+Names: a pool *slot* is one CTranslate2 worker; a *runner* is what runs one job on
+a slot (this module); the batcher's *batch threads* issue the batched calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from whisper_ui import audio
+from whisper_ui.domain import Job, JobEvent, Resume, Transcript
+from whisper_ui.engine.batcher import BatchSettings, transcribe_batched
+from whisper_ui.engine.pool import Lease
+from whisper_ui.engine.transcriber import transcribe
+
+Emit = Callable[[JobEvent], None]
+
+
+class RunJob(Protocol):
+    """Transcribe `job` on `lease` (in a thread), emitting events; raises
+    TranscriptionCancelled once `should_cancel()` turns true, AudioError for a bad file."""
+
+    def __call__(
+        self,
+        job: Job,
+        lease: Lease,
+        resume: Resume,
+        emit: Emit,
+        should_cancel: Callable[[], bool],
+    ) -> Transcript: ...
+
+
+def batching_enabled(setting: str, kind: str) -> bool:
+    """Whether jobs on a `kind` device share batched encode/generate calls (engine/batcher).
+
+    `auto` batches on CUDA only. On a GPU one chunk leaves most of the device idle, and
+    batching is how faster-whisper's own benchmark gets its speed-up (large-v2 fp16,
+    beam 5, batch 8; its README). On CPU it was measured (README "## Throughput",
+    bench/batch_scaling.py): a batch of 8 chunks cost as much per chunk as 8 calls of
+    one (the encoder is already one large matrix per chunk), so batching buys nothing
+    but latency: the first segment of two jobs started together waits for both. `on`
+    forces it (CPUs where bench/batch_scaling.py shows a per-chunk saving), `off`
+    never batches.
+    """
+    if setting == "auto":
+        return kind == "cuda"
+    return setting == "on"
+
+
+def run_plain(
+    job: Job, lease: Lease, resume: Resume, emit: Emit, should_cancel: Callable[[], bool]
+) -> Transcript:
+    """faster-whisper's own loop over the whole file (long files in pieces)."""
+    samples = audio.decode(job.path, name=job.name)
+    return transcribe(
+        lease.model,
+        samples,
+        job.options,
+        job_id=job.id,
+        emit=emit,
+        should_cancel=should_cancel,
+        resume=resume,
+        source_name=job.name,
+    )
+
+
+@dataclass(frozen=True)
+class JobRunner:
+    """Batched where `batch` allows it on the lease's device, plain otherwise."""
+
+    batch: str = "auto"  # auto | on | off (Settings.batch)
+    batch_settings: BatchSettings = field(default_factory=BatchSettings)
+
+    def batches_on(self, kind: str) -> bool:
+        """Whether jobs on a device of `kind` run batched (the planner counts it too)."""
+        return batching_enabled(self.batch, kind)
+
+    def __call__(
+        self,
+        job: Job,
+        lease: Lease,
+        resume: Resume,
+        emit: Emit,
+        should_cancel: Callable[[], bool],
+    ) -> Transcript:
+        if not self.batches_on(lease.device.kind):
+            return run_plain(job, lease, resume, emit, should_cancel)
+        calls = int(getattr(lease.model.model, "num_workers", 1))
+        if lease.device.kind == "cpu":  # never more concurrent batches than cores allow
+            cores = lease.device.physical_cores or lease.device.logical_cores or 1
+            calls = min(calls, max(1, cores // max(1, lease.cpu_threads)))
+        samples = audio.decode(job.path, name=job.name)
+        return transcribe_batched(
+            lease.model,
+            samples,
+            job.options,
+            job_id=job.id,
+            emit=emit,
+            should_cancel=should_cancel,
+            settings=BatchSettings(
+                max_batch_size=self.batch_settings.max_batch_size,
+                max_wait_ms=self.batch_settings.max_wait_ms,
+                batch_threads=max(1, calls),
+                idle_exit_s=self.batch_settings.idle_exit_s,
+            ),
+            resume=resume,
+            source_name=job.name,
+        )
