@@ -63,10 +63,11 @@ def mount_ui(
 
     from whisper_ui.ui.app import CSS, build_ui
 
-    blocks = build_ui(services, data_dir)
+    ui = build_ui(services, data_dir)
+    api.include_router(ui.downloads.router())  # before the UI takes every other path
     mounted: FastAPI = gr.mount_gradio_app(
         api,
-        blocks,
+        ui.build(),
         path="/",
         auth=credentials.check_password if credentials.users else None,
         auth_message="whisper-ui: log in to transcribe" if credentials.users else None,

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from whisper_ui.config import Settings, load_settings
+from whisper_ui.options import OPTIONS, UNSET, Option, OptionsError, OptionSet
 
 
 def _offline_unless_hub(model: str) -> None:
@@ -46,12 +46,57 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config", type=Path, help="yaml settings file (overrides configs/default.yaml)"
     )
-    p.add_argument("--model", help="catalog name (see `whisper-ui models`) or a model directory")
+    p.add_argument("--model", help=OPTIONS["model"].help + ", or a CTranslate2 model directory")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"])
     p.add_argument("--compute-type", help="CTranslate2 compute type (default: int8 on CPU)")
     p.add_argument(
         "--concurrency", help="workers in the pool: a number, or auto (from memory and cores)"
     )
+
+
+SETTING_FLAGS = frozenset({"model"})
+"""Options whose flag is a setting (`_add_common`): the pool loads that model."""
+
+
+def _typed(opt: Option) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return opt.parse(text)
+        except OptionsError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = opt.name  # argparse names it in "invalid <name> value"
+    return parse
+
+
+def add_option_flags(p: argparse.ArgumentParser, options: OptionSet = OPTIONS) -> None:
+    """One flag per option the CLI exposes, from the declaration (whisper_ui/options.py).
+
+    A flag left out stays UNSET, so the settings' default applies; booleans get
+    `--flag/--no-flag` so either way can override a configured default.
+    """
+    for opt in options.on("cli"):
+        if opt.name in SETTING_FLAGS:
+            continue
+        common: dict[str, Any] = {"dest": opt.name, "default": UNSET, "help": opt.help}
+        if opt.base_type is bool:
+            p.add_argument(opt.cli_flag, action=argparse.BooleanOptionalAction, **common)
+        elif opt.base_type is tuple:
+            p.add_argument(opt.cli_flag, nargs="+", type=float, metavar="X", **common)
+        elif opt.choices:
+            p.add_argument(opt.cli_flag, choices=opt.choices, **common)
+        else:
+            metavar = opt.name.upper()
+            p.add_argument(opt.cli_flag, type=_typed(opt), metavar=metavar, **common)
+
+
+def option_changes(args: argparse.Namespace, options: OptionSet = OPTIONS) -> dict[str, Any]:
+    """The options the command line set (UNSET for the rest), checked by the declaration."""
+    changes: dict[str, Any] = {}
+    for opt in options.on("cli"):
+        if opt.name not in SETTING_FLAGS:
+            changes[opt.name] = opt.parse(getattr(args, opt.name, UNSET))
+    return changes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,14 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(tr)
     tr.add_argument("files", nargs="+", type=Path, help="audio or video files")
-    tr.add_argument("--language", help="auto (detect) or a language code such as en")
-    tr.add_argument("--task", choices=["transcribe", "translate"])
+    add_option_flags(tr)
     tr.add_argument("--format", default="txt", help="txt,srt,vtt,json,tsv or all (default txt)")
     tr.add_argument("--output-dir", "-o", type=Path, default=Path("."), help="default: .")
-    tr.add_argument("--beam-size", type=int)
-    tr.add_argument("--vad", action="store_true", default=None, help="skip silence (Silero VAD)")
-    tr.add_argument("--word-timestamps", action="store_true", default=None)
-    tr.add_argument("--initial-prompt", help="text that primes the vocabulary and style")
     tr.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     dev = sub.add_parser(
@@ -140,20 +180,10 @@ async def _transcribe(
 
     from whisper_ui.domain import Completed, Failed, Progress, Upload
     from whisper_ui.export.files import unique_stems, write_transcript
-    from whisper_ui.options import OptionsError
     from whisper_ui.services import build_services
 
     services = build_services(settings)
-    options = services.default_options(
-        language=None if args.language in (None, "auto") else args.language,
-        task=args.task,
-        beam_size=args.beam_size,
-        vad_filter=args.vad,
-        word_timestamps=args.word_timestamps,
-        initial_prompt=args.initial_prompt,
-    )
-    if args.language == "auto":
-        options = dataclasses.replace(options, language=None)
+    options = services.default_options(**option_changes(args))
     out_dir: Path = args.output_dir
     await services.start()
     try:

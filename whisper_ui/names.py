@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import urllib.parse
 from collections.abc import Sequence
 
 FALLBACK_STEM = "transcript"
@@ -77,3 +78,19 @@ def unique_stems(names: Sequence[str]) -> list[str]:
         used.add(stem.casefold())
         stems.append(stem)
     return stems
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """A Content-Disposition header value for any file name (RFC 6266).
+
+    Header values are Latin-1 on the wire, so a name such as "会议.txt" would fail to
+    encode: the plain `filename` gets an ASCII stand-in (unsafe and non-ASCII
+    characters as "_") and `filename*` carries the real name percent-encoded in UTF-8.
+    """
+    ascii_name = "".join(
+        c if " " <= c <= "~" and c not in '"\\%;' else "_"
+        for c in unicodedata.normalize("NFKD", filename)
+        if not unicodedata.combining(c)
+    )
+    quoted = urllib.parse.quote(filename, safe="")
+    return f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quoted}"

@@ -113,7 +113,7 @@ class TranscribeOptions:
 
     model: str = option(
         "tiny.en",
-        help="Catalog model name (GET /v1/models) or a CTranslate2 model directory",
+        help="A model of the catalog (`whisper-ui models`, GET /v1/models)",
         label="Model",
         fronts=("settings", "api", "openai", "ui", "cli"),
         openai_field="model",
@@ -247,9 +247,7 @@ class Option:
                 if self.meta.pattern is not None:
                     value = value.lower()
         except (TypeError, ValueError):
-            raise OptionsError(
-                f"{self.name}: {raw!r} is not a valid {kind.__name__}"
-            ) from None
+            raise OptionsError(f"{self.name}: {raw!r} is not a valid {kind.__name__}") from None
         self.check(value)
         return value
 
@@ -273,9 +271,7 @@ class Option:
                 raise OptionsError(f"{self.name} must be at most {meta.maximum:g}, not {number}")
         if isinstance(value, str):
             if meta.max_length is not None and len(value) > meta.max_length:
-                raise OptionsError(
-                    f"{self.name} must be at most {meta.max_length} characters long"
-                )
+                raise OptionsError(f"{self.name} must be at most {meta.max_length} characters long")
             if meta.pattern is not None and not re.fullmatch(meta.pattern, value):
                 raise OptionsError(f"{self.name}: {value!r} is not a valid code")
 

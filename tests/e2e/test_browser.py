@@ -166,7 +166,7 @@ def test_upload_stream_errors_and_download_all(
         expect(page.locator(f"#downloads a[href$='/long_speech.{ext}']")).to_have_count(1)
 
     # "Download all" gives a zip of both good files' transcripts.
-    zip_button = page.locator("#zip")
+    zip_button = page.locator("#zip a")
     expect(zip_button).to_contain_text("2 finished")
     with page.expect_download(timeout=WAIT_MS) as download_info:
         zip_button.click()

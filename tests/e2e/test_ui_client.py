@@ -6,12 +6,16 @@ This is what the browser does over the wire: upload, the streamed /transcribe ev
 
 from __future__ import annotations
 
+import html
+import io
+import re
 import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 
@@ -90,7 +94,7 @@ def collect(job: Any, until: Callable[[tuple[Any, ...]], bool] | None = None) ->
 
 @pytest.mark.timeout(90)
 def test_transcribe_streams_live_then_offers_files_and_zip(
-    new_client: Callable[[], Client],
+    new_client: Callable[[], Client], server: str, server_data: Path
 ) -> None:
     client = new_client()
     started = time.monotonic()
@@ -141,10 +145,21 @@ def test_transcribe_streams_live_then_offers_files_and_zip(
     for path in files:
         assert KEY_WORDS["speech.wav"] <= words(Path(path).read_text(encoding="utf-8"))
 
-    # "Download all": a zip of both finished files in both formats.
-    zip_path = value_of(final[ZIP])
-    assert zip_path, final[ZIP]
-    with zipfile.ZipFile(zip_path) as archive:
+    # "Download all": a link to a zip of both finished files in both formats, built
+    # when it is followed; nothing is written for it on the server's disk.
+    link = re.search(r'href="([^"]+)"', str(value_of(final[ZIP])))
+    assert link, final[ZIP]
+    assert "2 finished" in str(value_of(final[ZIP]))
+    url = server + html.unescape(link.group(1))
+    response = httpx.get(url, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    assert "transcripts.zip" in response.headers["content-disposition"]
+    assert not list(server_data.rglob("*.zip")), "no zip is kept on disk"
+    token_url = url.split("?", 1)[0]
+    forged = token_url.replace("/downloads/", "/downloads/x", 1)
+    assert httpx.get(forged, timeout=10).status_code == 404
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         assert sorted(archive.namelist()) == [
             "long_speech.srt", "long_speech.txt", "speech.srt", "speech.txt",
         ]  # fmt: skip

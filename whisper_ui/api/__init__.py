@@ -12,12 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from whisper_ui import __version__
+from whisper_ui.api.catalog import models_router
 from whisper_ui.api.deps import owner_dependency
 from whisper_ui.api.errors import errors, install_error_handlers
 from whisper_ui.api.jobs import jobs_router
-from whisper_ui.api.models import models_router
 from whisper_ui.api.openai import openai_router
-from whisper_ui.api.schema import install_openapi
+from whisper_ui.api.openapi import install_openapi
 from whisper_ui.auth import Credentials
 from whisper_ui.domain import JobStatus
 from whisper_ui.services import Services

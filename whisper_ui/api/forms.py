@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from whisper_ui.api.errors import bad_request
 from whisper_ui.api.uploads import Form
-from whisper_ui.options import OPTIONS, UNSET, Front, Option, Task
+from whisper_ui.options import OPTIONS, UNSET, Front, Option, OptionSet, Task
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -45,7 +45,7 @@ def option_type(opt: Option) -> Any:
     return opt.base_type
 
 
-def form_fields(name: str, front: Front, doc: str) -> type[BaseModel]:
+def form_fields(name: str, front: Front, doc: str, options: OptionSet = OPTIONS) -> type[BaseModel]:
     """A pydantic model of the options `front` exposes, every field optional.
 
     Used to validate and to document the form; what was actually sent is
@@ -53,10 +53,8 @@ def form_fields(name: str, front: Front, doc: str) -> type[BaseModel]:
     `language=auto` is a value (detect) that overrides a configured default.
     """
     fields: dict[str, Any] = {}
-    for opt in OPTIONS.on(front):
+    for opt in options.on(front):
         help_text = opt.help
-        if opt.meta.none_word:
-            help_text += f" ('{opt.meta.none_word}' for none)"
         fields[opt.name] = (
             option_type(opt) | None,
             Field(None, description=help_text, **_constraints(opt)),
@@ -71,16 +69,16 @@ JobFields = form_fields(
 )
 
 
-def option_changes(fields: BaseModel) -> dict[str, Any]:
+def option_changes(fields: BaseModel, options: OptionSet = OPTIONS) -> dict[str, Any]:
     """The options a form set, parsed by their declaration; UNSET for the rest.
 
     Raises OptionsError naming the option when a value is not allowed.
     """
     changes: dict[str, Any] = {}
     for name in type(fields).model_fields:
-        if name in OPTIONS:
+        if name in options:
             raw = getattr(fields, name) if name in fields.model_fields_set else UNSET
-            changes[name] = OPTIONS[name].parse(raw)
+            changes[name] = options[name].parse(raw)
     return changes
 
 

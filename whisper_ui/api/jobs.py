@@ -13,16 +13,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.responses import PlainTextResponse
 
+from whisper_ui.api.catalog import resolve_model
 from whisper_ui.api.deps import OwnerDependency, owned_job
 from whisper_ui.api.errors import ApiError, errors, from_domain
 from whisper_ui.api.forms import JobFields, multipart_body, option_changes, parse_fields
-from whisper_ui.api.models import resolve_model
 from whisper_ui.api.schemas import JobList, JobOut
 from whisper_ui.api.sse import SSE_DOC, event_data, frame, sse_response
 from whisper_ui.api.uploads import read_form, submit_form
 from whisper_ui.domain import TERMINAL, JobStateError, JobStatus
 from whisper_ui.export import FORMATS, render
-from whisper_ui.names import safe_stem
+from whisper_ui.names import content_disposition, safe_stem
 from whisper_ui.services import Services
 
 ExportFormat = Literal["txt", "srt", "vtt", "json", "tsv"]
@@ -152,7 +152,7 @@ def jobs_router(services: Services, owner: OwnerDependency) -> APIRouter:
             media_type=MEDIA_TYPES[format],
             headers={
                 COMPLETE_HEADER: "true" if job.status is JobStatus.COMPLETED else "false",
-                "Content-Disposition": f'attachment; filename="{stem}.{format}"',
+                "Content-Disposition": content_disposition(f"{stem}.{format}"),
             },
         )
 

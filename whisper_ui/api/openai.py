@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from whisper_ui.api.catalog import resolve_model
 from whisper_ui.api.deps import OwnerDependency
 from whisper_ui.api.errors import ApiError, bad_request, errors
 from whisper_ui.api.forms import (
@@ -28,7 +29,6 @@ from whisper_ui.api.forms import (
     openai_changes,
     parse_fields,
 )
-from whisper_ui.api.models import resolve_model
 from whisper_ui.api.sse import frame, sse_response
 from whisper_ui.api.uploads import read_form, submit_form
 from whisper_ui.domain import (

@@ -27,6 +27,7 @@ __all__ = [
     "safe_stem",
     "unique_stems",
     "write_transcript",
+    "write_zip",
     "zip_transcripts",
 ]
 
@@ -90,11 +91,22 @@ def write_transcript(
 def zip_transcripts(
     items: Sequence[tuple[str, Transcript]], formats: str | Iterable[str], zip_path: Path
 ) -> Path:
-    """Write one zip holding `<stem>.<ext>` for every (stem, transcript) and format.
+    """Write one zip file holding `<stem>.<ext>` for every (stem, transcript) and format
+    (see `write_zip`); a reader never sees half of it."""
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    with _atomic_file(zip_path) as handle:
+        write_zip(items, formats, handle)
+    return zip_path
+
+
+def write_zip(
+    items: Sequence[tuple[str, Transcript]], formats: str | Iterable[str], handle: BinaryIO
+) -> None:
+    """Write a zip of `<stem>.<ext>` for every (stem, transcript) and format to `handle`.
 
     Stems must be safe and distinct ignoring case (`unique_stems` makes
     them so); duplicates would become entries that overwrite each other on
-    extraction.
+    extraction. Everything is checked before the first byte is written.
     """
     exporters = [get_exporter(f) for f in _format_list(formats)]
     seen: set[str] = set()
@@ -103,16 +115,11 @@ def zip_transcripts(
         if stem.casefold() in seen:
             raise ValueError(f"duplicate output stem {stem!r} in zip; use unique_stems()")
         seen.add(stem.casefold())
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
     now = time.localtime()[:6]
-    with (
-        _atomic_file(zip_path) as handle,
-        zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive,
-    ):
+    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for stem, transcript in items:
             for exporter in exporters:
                 info = zipfile.ZipInfo(f"{stem}.{exporter.extension}", date_time=now)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = (0o100000 | _FILE_MODE) << 16  # regular file, rw-r--r--
                 archive.writestr(info, exporter.render(transcript).encode("utf-8"))
-    return zip_path

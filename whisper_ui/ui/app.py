@@ -13,8 +13,6 @@ chosen export formats) lives server-side, keyed by owner.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import hashlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -24,16 +22,17 @@ import gradio as gr
 
 from whisper_ui.domain import TERMINAL, Job, JobEvent, JobStateError, JobStatus, Upload
 from whisper_ui.export import FORMATS
-from whisper_ui.export.files import safe_stem, unique_stems, write_transcript, zip_transcripts
 from whisper_ui.jobs.intake import discard, stage_file
 from whisper_ui.jobs.queue import QueueFull
 from whisper_ui.options import OptionsError
 from whisper_ui.services import Services
 from whisper_ui.ui import view
+from whisper_ui.ui.controls import Control, build_controls, option_changes
+from whisper_ui.ui.downloads import Downloads
 from whisper_ui.ui.identity import client_id
 
 # By extension, not by "audio"/"video" categories: those depend on the system's mime
-# table and reject .m4a/.flac/.ogg/.mkv on a bare machine (GRADIO_NOTES.md).
+# table and reject .m4a/.flac/.ogg/.mkv on a bare machine (docs/gradio.md).
 MEDIA_EXTENSIONS = [
     ".mp3", ".wav", ".m4a", ".aac", ".flac", ".ogg", ".oga", ".opus", ".webm", ".wma",
     ".aiff", ".aif", ".amr", ".mpga", ".mp4", ".m4v", ".mkv", ".mov", ".avi", ".mpeg",
@@ -47,6 +46,15 @@ RESOURCES_S = 3.0
 
 CSS = """
 #transcript textarea { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
+#zip a.zip-link {
+  display: block; width: 100%; box-sizing: border-box; text-align: center;
+  padding: var(--size-2) var(--size-4); border-radius: var(--button-large-radius);
+  border: 1px solid var(--button-secondary-border-color);
+  background: var(--button-secondary-background-fill);
+  color: var(--button-secondary-text-color); font-weight: var(--button-large-text-weight);
+  text-decoration: none;
+}
+#zip a.zip-link:hover { background: var(--button-secondary-background-fill-hover); }
 """
 
 
@@ -75,8 +83,8 @@ class WebUI:
         self.uploads_dir = uploads_dir
         self._selected: dict[str, str] = {}
         self._formats: dict[str, tuple[str, ...]] = {}
-        self._export_cache: dict[tuple[str, tuple[str, ...]], list[str]] = {}
-        self._zip_cache: dict[str, tuple[str, str]] = {}
+        self.downloads = Downloads(services.registry, exports_dir)
+        self._controls: list[Control] = []
 
     # ---- state helpers ---------------------------------------------------------
 
@@ -95,8 +103,12 @@ class WebUI:
 
     # ---- rendering -------------------------------------------------------------
 
-    def render(self, owner: str, message: str | None = None) -> tuple[Any, ...]:
-        """(status, table, file picker, transcript, downloads, zip button) for `owner`."""
+    async def render(self, owner: str, message: str | None = None) -> tuple[Any, ...]:
+        """(status, table, file picker, transcript, downloads, zip link) for `owner`.
+
+        Runs on the loop (the registry changes there); the only disk work, writing the
+        selected job's files the first time, goes to a thread.
+        """
         jobs = self.jobs_of(owner)
         registry = self.services.registry
         order = self.services.queue.order()
@@ -125,7 +137,7 @@ class WebUI:
             table or [[""] * len(view.QUEUE_HEADERS)],
             picker,
             self._transcript(selected),
-            self._downloads(owner, selected),
+            await self._downloads(owner, selected),
             self._zip(owner, jobs),
         )
 
@@ -144,41 +156,14 @@ class WebUI:
             return (text + "\n\n" if text else "") + "(cancelled)"
         return text or "(no speech found)"
 
-    def _downloads(self, owner: str, job: Job | None) -> Any:
+    async def _downloads(self, owner: str, job: Job | None) -> Any:
         if job is None or job.status is not JobStatus.COMPLETED:
             return None
-        formats = self._formats_of(owner)
-        key = (job.id, formats)
-        if key not in self._export_cache:
-            transcript = self.services.registry.transcript(job.id)
-            assert transcript is not None
-            paths = write_transcript(
-                transcript, formats, self.exports_dir / job.id, safe_stem(job.name)
-            )
-            self._export_cache[key] = [str(p) for p in paths]
-        return self._export_cache[key]
+        return await self.downloads.files(job, self._formats_of(owner))
 
     def _zip(self, owner: str, jobs: Sequence[Job]) -> Any:
-        done = [j for j in jobs if j.status is JobStatus.COMPLETED]
-        if not done:
-            return gr.update(visible=False, value=None)
-        formats = self._formats_of(owner)
-        signature = hashlib.sha256(
-            ("|".join(sorted(j.id for j in done)) + "/" + ",".join(formats)).encode()
-        ).hexdigest()[:16]
-        cached = self._zip_cache.get(owner)
-        if cached is None or cached[0] != signature:
-            owner_dir = hashlib.sha256(owner.encode()).hexdigest()[:16]
-            path = self.exports_dir / "zip" / owner_dir / signature / "transcripts.zip"
-            items = []
-            for stem, job in zip(unique_stems([j.name for j in done]), done, strict=True):
-                transcript = self.services.registry.transcript(job.id)
-                assert transcript is not None
-                items.append((stem, transcript))
-            zip_transcripts(items, formats, path)
-            self._zip_cache[owner] = (signature, str(path))
-        label = f"Download all ({len(done)} finished, zip)"
-        return gr.update(visible=True, value=self._zip_cache[owner][1], label=label)
+        link = self.downloads.zip_link(owner, jobs, self._formats_of(owner))
+        return gr.update(value=link, visible=bool(link))
 
     async def stream(
         self, owner: str, message: str | None = None
@@ -193,7 +178,7 @@ class WebUI:
 
         remove = self.services.bus.add_listener(on_event)
         try:
-            yield self.render(owner, message)
+            yield await self.render(owner, message)
             while self._active(owner):
                 try:
                     await asyncio.wait_for(changed.wait(), REFRESH_S)
@@ -201,47 +186,40 @@ class WebUI:
                 except TimeoutError:
                     pass
                 changed.clear()
-                yield self.render(owner)
-            yield self.render(owner)
+                yield await self.render(owner)
+            yield await self.render(owner)
         finally:
             remove()
 
     # ---- handlers --------------------------------------------------------------
 
     async def transcribe(
-        self,
-        files: list[str] | None,
-        model: str,
-        language: str,
-        task: str,
-        beam_size: float,
-        vad: bool,
-        word_timestamps: bool,
-        formats: list[str],
-        request: gr.Request,
+        self, request: gr.Request, files: list[str] | None, *values: Any
     ) -> AsyncIterator[tuple[Any, ...]]:
+        """Queue the files with the options on the page.
+
+        Inputs are the files, one value per option control (declaration order), then
+        the export formats. `request` comes first: Gradio injects it by annotation, and
+        it finds no annotated parameter after `*values`.
+        """
         owner = owner_of(request)
+        *option_values, formats = values
         if not files:
-            yield self.render(owner, "Add one or more audio or video files first.")
+            yield await self.render(owner, "Add one or more audio or video files first.")
             return
         self._formats[owner] = tuple(f for f in FORMATS if f in (formats or DEFAULT_FORMATS))
+        try:
+            options = self.services.default_options(**option_changes(self._controls, option_values))
+        except OptionsError as exc:
+            yield await self.render(owner, f"**Not queued:** {view.escape_md(str(exc))}")
+            return
         uploads = await asyncio.to_thread(self._stage, files)
-        options = dataclasses.replace(
-            self.services.default_options(
-                model=model,
-                task=task,
-                beam_size=int(beam_size),
-                vad_filter=bool(vad),
-                word_timestamps=bool(word_timestamps),
-            ),
-            language=None if not language or language == "auto" else language,
-        )
         try:
             jobs = await self.services.dispatcher.submit(uploads, options, submitter=owner)
         except (OptionsError, QueueFull) as exc:
             for upload in uploads:
                 discard(upload)
-            yield self.render(owner, f"**Not queued:** {exc}")
+            yield await self.render(owner, f"**Not queued:** {view.escape_md(str(exc))}")
             return
         failed = [j for j in jobs if j.status is JobStatus.FAILED]
         good = [j for j in jobs if j.status is not JobStatus.FAILED]
@@ -249,7 +227,7 @@ class WebUI:
             self._selected[owner] = good[0].id
         message = f"Queued {len(good)} file(s)."
         if failed:
-            message += " Rejected: " + "; ".join(j.error or j.name for j in failed)
+            message += " Rejected: " + "; ".join(view.escape_md(j.error or j.name) for j in failed)
         async for update in self.stream(owner, message):
             yield update
 
@@ -261,29 +239,30 @@ class WebUI:
         async for update in self.stream(owner_of(request)):
             yield update
 
-    def pick(self, job_id: str | None, request: gr.Request) -> tuple[Any, Any]:
+    async def pick(self, job_id: str | None, request: gr.Request) -> tuple[Any, Any]:
         owner = owner_of(request)
         job = self._own(owner, job_id)
         if job is not None:
             self._selected[owner] = job.id
-        return self._transcript(job), self._downloads(owner, job)
+        return self._transcript(job), await self._downloads(owner, job)
 
-    def cancel(self, job_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+    async def cancel(self, job_id: str | None, request: gr.Request) -> tuple[Any, ...]:
         owner = owner_of(request)
         job = self._own(owner, job_id)
         if job is None:
-            return self.render(owner, "Choose a file to cancel.")
+            return await self.render(owner, "Choose a file to cancel.")
         ok = self.services.dispatcher.cancel(job.id)
-        return self.render(owner, f"Cancelling {job.name}…" if ok else f"{job.name} is finished.")
+        name = view.escape_md(job.name)
+        return await self.render(owner, f"Cancelling {name}…" if ok else f"{name} is finished.")
 
-    def cancel_all(self, request: gr.Request) -> tuple[Any, ...]:
+    async def cancel_all(self, request: gr.Request) -> tuple[Any, ...]:
         owner = owner_of(request)
         count = sum(
             self.services.dispatcher.cancel(j.id)
             for j in self.jobs_of(owner)
             if j.status not in TERMINAL
         )
-        return self.render(owner, f"Cancelling {count} job(s)…")
+        return await self.render(owner, f"Cancelling {count} job(s)…")
 
     async def retry(
         self, job_id: str | None, request: gr.Request
@@ -291,32 +270,30 @@ class WebUI:
         owner = owner_of(request)
         job = self._own(owner, job_id)
         if job is None:
-            yield self.render(owner, "Choose a failed or cancelled file to retry.")
+            yield await self.render(owner, "Choose a failed or cancelled file to retry.")
             return
         try:
             new = await self.services.dispatcher.retry(job.id)
         except (JobStateError, OptionsError, QueueFull) as exc:
-            yield self.render(owner, str(exc))
+            yield await self.render(owner, view.escape_md(str(exc)))
             return
         self._selected[owner] = new.id
-        async for update in self.stream(owner, f"Retrying {job.name}."):
+        async for update in self.stream(owner, f"Retrying {view.escape_md(job.name)}."):
             yield update
 
-    def delete(self, job_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+    async def delete(self, job_id: str | None, request: gr.Request) -> tuple[Any, ...]:
         """Remove a finished job with its uploaded file and its transcripts."""
         owner = owner_of(request)
         job = self._own(owner, job_id)
         if job is None:
-            return self.render(owner, "Choose a finished file to delete.")
+            return await self.render(owner, "Choose a finished file to delete.")
         try:
             self.services.delete_job(job.id)
         except JobStateError as exc:
-            return self.render(owner, str(exc))
+            return await self.render(owner, view.escape_md(str(exc)))
         self._selected.pop(owner, None)
-        for key in [k for k in self._export_cache if k[0] == job.id]:
-            del self._export_cache[key]
-        self._zip_cache.pop(owner, None)
-        return self.render(owner, f"Deleted {job.name} and its files.")
+        self.downloads.forget(job.id)
+        return await self.render(owner, f"Deleted {view.escape_md(job.name)} and its files.")
 
     def resources(self) -> str:
         return view.resources_markdown(self.services.status())
@@ -343,17 +320,9 @@ class WebUI:
                         elem_id="files",
                     )
                     with gr.Accordion("Options", open=False):
-                        model = gr.Dropdown(models, value=settings.model, label="Model")
-                        language = gr.Dropdown(
-                            languages, value=settings.language or "auto", label="Language"
-                        )
-                        task = gr.Radio(
-                            ["transcribe", "translate"], value=settings.task, label="Task"
-                        )
-                        beam = gr.Slider(1, 10, value=settings.beam_size, step=1, label="Beam size")
-                        vad = gr.Checkbox(value=settings.vad_filter, label="Skip silence (VAD)")
-                        words = gr.Checkbox(
-                            value=settings.word_timestamps, label="Word timestamps (json)"
+                        self._controls = build_controls(
+                            settings.default_options(),
+                            {"model": models, "language": languages},
                         )
                         formats = gr.CheckboxGroup(
                             list(FORMATS), value=DEFAULT_FORMATS, label="Download formats"
@@ -392,9 +361,7 @@ class WebUI:
                         interactive=False,
                         elem_id="downloads",
                     )
-                    zip_button = gr.DownloadButton(
-                        "Download all (zip)", visible=False, elem_id="zip"
-                    )
+                    zip_button = gr.HTML("", visible=False, elem_id="zip")
             with gr.Accordion("Resources", open=True):
                 resources = gr.Markdown(self.resources(), elem_id="resources")
             timer = gr.Timer(RESOURCES_S)
@@ -403,7 +370,7 @@ class WebUI:
             live: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden"}
             go.click(
                 self.transcribe,
-                [files, model, language, task, beam, vad, words, formats],
+                [files, *(c.component for c in self._controls), formats],
                 view_outputs,
                 api_name="transcribe",
                 **live,
@@ -419,11 +386,13 @@ class WebUI:
         return built
 
 
-def build_ui(services: Services, data_dir: Path) -> gr.Blocks:
-    """The Blocks for `services`; exports and uploads live under `data_dir`."""
+def build_ui(services: Services, data_dir: Path) -> WebUI:
+    """The page for `services`; exports and uploads live under `data_dir`.
+
+    The caller mounts `.build()` and includes `.downloads.router()` on the same app.
+    """
     exports = data_dir / "exports"
     uploads = data_dir / "uploads"
     exports.mkdir(parents=True, exist_ok=True)
     uploads.mkdir(parents=True, exist_ok=True)
-    blocks: gr.Blocks = WebUI(services, exports, uploads).build()
-    return blocks
+    return WebUI(services, exports, uploads)

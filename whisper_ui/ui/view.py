@@ -6,6 +6,8 @@ Kept free of Gradio so it can be tested with plain values; the handlers in
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +20,15 @@ QUEUE_HEADERS = ["File", "Length", "Status", "Progress", "Place", "Elapsed", "Le
 REASON_CHARS = 80
 # Until a job has finished on this machine, assume tiny.en-on-CPU speed (measured ~8x).
 DEFAULT_SPEED = 8.0
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def escape_md(text: str) -> str:
+    """`text` (a file name, an error naming one) shown literally in a Markdown status:
+    HTML is escaped and Markdown's special characters are backslashed."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def clock(seconds: float | None) -> str:

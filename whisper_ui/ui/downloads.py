@@ -1,0 +1,180 @@
+"""Downloads of the page: one file per format for the selected job, and a zip of all.
+
+Nothing here runs on the event loop's time: transcript files are written in a worker
+thread, once per job and set of formats, into the job's own export folder (deleted
+with the job); the zip of a person's finished jobs is never stored at all: the route
+builds it when the link is followed, in a thread, into a spooled temporary file that
+disappears when the response is sent.
+
+The zip route is outside Gradio, so the link carries a capability: a random token per
+owner, known only to the pages that owner was served. A token reaches that owner's
+finished jobs and nothing else; an unknown token is a 404, like a job that is not
+yours in the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import secrets
+import shutil
+import tempfile
+import threading
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
+
+from whisper_ui.domain import Job, JobStatus, Transcript
+from whisper_ui.export import FORMATS, parse_formats
+from whisper_ui.export.files import write_transcript, write_zip
+from whisper_ui.jobs.registry import JobRegistry
+from whisper_ui.names import content_disposition, safe_stem, unique_stems
+
+ROUTE = "/downloads"
+ZIP_NAME = "transcripts.zip"
+_SPOOL_BYTES = 8 * 2**20  # a larger zip spills to an unnamed temporary file
+_CHUNK = 64 * 1024
+
+
+class Downloads:
+    """Export files and zip links for the UI's owners."""
+
+    def __init__(self, registry: JobRegistry, exports_dir: Path) -> None:
+        self.registry = registry
+        self.exports_dir = exports_dir
+        self._tokens: dict[str, str] = {}  # owner -> token
+        self._owners: dict[str, str] = {}  # token -> owner
+        self._written: dict[str, tuple[str, ...]] = {}  # job id -> formats on disk
+        self._lock = threading.Lock()  # handlers run on the loop and in Gradio's threads
+
+    # ---- per-job files -------------------------------------------------------------
+
+    def cached(self, job: Job, formats: tuple[str, ...]) -> list[str] | None:
+        """The paths already written for `job` in `formats`, or None."""
+        with self._lock:
+            if self._written.get(job.id) != formats:
+                return None
+        return [str(self._path(job, ext)) for ext in formats]
+
+    async def files(self, job: Job, formats: tuple[str, ...]) -> list[str]:
+        """`job`'s transcript in each format, written in a thread the first time."""
+        found = self.cached(job, formats)
+        if found is not None:
+            return found
+        transcript = self.registry.transcript(job.id)
+        if transcript is None:
+            return []
+        folder = self.exports_dir / job.id
+        paths = await asyncio.to_thread(self._write, folder, transcript, formats, job)
+        return [str(p) for p in paths]
+
+    def _write(
+        self, folder: Path, transcript: Transcript, formats: tuple[str, ...], job: Job
+    ) -> list[Path]:
+        # A new set of formats replaces the old one: no file of a format not asked for stays.
+        shutil.rmtree(folder, ignore_errors=True)
+        paths = write_transcript(transcript, formats, folder, safe_stem(job.name))
+        with self._lock:
+            self._written[job.id] = formats
+        return paths
+
+    def _path(self, job: Job, ext: str) -> Path:
+        return self.exports_dir / job.id / f"{safe_stem(job.name)}.{ext}"
+
+    def forget(self, job_id: str) -> None:
+        """The job was deleted (its folder with it): write it again if it comes back."""
+        with self._lock:
+            self._written.pop(job_id, None)
+
+    # ---- the zip of everything finished --------------------------------------------
+
+    def token(self, owner: str) -> str:
+        with self._lock:
+            token = self._tokens.get(owner)
+            if token is None:
+                token = secrets.token_urlsafe(24)
+                self._tokens[owner] = token
+                self._owners[token] = owner
+            return token
+
+    def zip_url(self, owner: str, formats: Sequence[str]) -> str:
+        query = urllib.parse.urlencode({"formats": ",".join(formats)})
+        return f"{ROUTE}/{self.token(owner)}/{ZIP_NAME}?{query}"
+
+    def zip_link(self, owner: str, jobs: Sequence[Job], formats: Sequence[str]) -> str:
+        """The "Download all" link for the page ("" when nothing has finished)."""
+        done = sum(1 for j in jobs if j.status is JobStatus.COMPLETED)
+        if not done:
+            return ""
+        url = html.escape(self.zip_url(owner, formats), quote=True)
+        label = f"Download all ({done} finished, zip)"
+        return f'<a class="zip-link" href="{url}" download="{ZIP_NAME}">{label}</a>'
+
+    def finished(self, owner: str) -> list[tuple[str, Transcript]]:
+        """(unique stem, transcript) of `owner`'s finished jobs, oldest first; read on
+        the loop, where the registry changes (transcripts themselves are immutable)."""
+        jobs = sorted(
+            (
+                j
+                for j in self.registry.jobs()
+                if j.submitter == owner and j.status is JobStatus.COMPLETED
+            ),
+            key=lambda j: j.created_at,
+        )
+        items = []
+        for stem, job in zip(unique_stems([j.name for j in jobs]), jobs, strict=True):
+            transcript = self.registry.transcript(job.id)
+            if transcript is not None:
+                items.append((stem, transcript))
+        return items
+
+    def router(self) -> APIRouter:
+        router = APIRouter(prefix=ROUTE, include_in_schema=False)
+
+        @router.get(f"/{{token}}/{ZIP_NAME}")
+        async def download_zip(
+            token: str, formats: str = Query("txt,srt", max_length=64)
+        ) -> StreamingResponse:
+            with self._lock:
+                owner = self._owners.get(token)
+            if owner is None:
+                raise HTTPException(404, "no such download")
+            try:
+                chosen = tuple(f for f in FORMATS if f in parse_formats(formats))
+            except ValueError as exc:
+                raise HTTPException(400, str(exc)) from None
+            items = self.finished(owner)
+            if not items:
+                raise HTTPException(404, "no finished transcripts yet")
+            spool = await asyncio.to_thread(_spooled_zip, items, chosen)
+            return StreamingResponse(
+                _chunks(spool),
+                media_type="application/zip",
+                headers={"Content-Disposition": content_disposition(ZIP_NAME)},
+            )
+
+        return router
+
+
+def _spooled_zip(items: Sequence[tuple[str, Transcript]], formats: tuple[str, ...]) -> BinaryIO:
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 (closed by _chunks)
+    try:
+        write_zip(items, formats, spool)  # type: ignore[arg-type]
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool  # type: ignore[return-value]
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    """Starlette iterates a sync iterator in its thread pool; the file closes at the end."""
+    try:
+        while chunk := handle.read(_CHUNK):
+            yield chunk
+    finally:
+        handle.close()
