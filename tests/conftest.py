@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,36 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll `condition` until it returns something truthy (returned) or `timeout` seconds
+    pass (the test fails, saying `what` did not happen). Never a fixed sleep."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen in {timeout} s")
+        time.sleep(0.02)
+
+
+async def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """`wait_until` for tests on the event loop: yields to it between checks."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if loop.time() > deadline:
+            pytest.fail(f"{what} did not happen in {timeout} s")
+        await asyncio.sleep(0.005)
 
 
 def words(text: str) -> set[str]:

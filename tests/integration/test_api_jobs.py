@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from tests.conftest import DATA, free_port, words
+from tests.conftest import DATA, free_port, wait_until, words
 from whisper_ui.api import include_api
 from whisper_ui.auth import Credentials
 from whisper_ui.config import Settings
@@ -196,8 +196,11 @@ def test_cancel_a_queued_and_a_running_job_then_409_once_finished(api: httpx.Cli
     first, second, third = submit(api, "long_speech.mp3", "long_speech.mp3", "long_speech.mp3")
     r = api.delete(f"/api/jobs/{third['id']}")  # two slots: the third is still waiting
     assert r.status_code == 202 and r.json()["status"] == "cancelled"
-    while api.get(f"/api/jobs/{first['id']}").json()["progress"] == 0.0:
-        time.sleep(0.02)
+    wait_until(
+        lambda: api.get(f"/api/jobs/{first['id']}").json()["progress"] > 0.0,
+        60,
+        "the first job making progress",
+    )
     for job in (first, second):
         assert api.delete(f"/api/jobs/{job['id']}").status_code == 202
     assert wait_for(api, first["id"])["status"] == "cancelled"

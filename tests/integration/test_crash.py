@@ -3,40 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import DATA, free_port, words
+from tests.conftest import DATA, words
+from tests.server import start_server, stop_server
 from tests.spoken import chapters_missing
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def start(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--data-dir", str(data_dir),
-         "--auth", "alice:s3cret"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True, env=env,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("server did not start")
+LOGIN = ("--auth", "alice:s3cret")
 
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
@@ -72,12 +50,11 @@ def uninterrupted(path: Path) -> set[str]:
 def test_sigkill_mid_batch_then_restart_completes_every_job(tmp_path: Path) -> None:
     from gradio_client import Client, handle_file
 
-    port = free_port()
     db = tmp_path / "jobs.sqlite3"
-    proc = start(tmp_path, port)
+    server = start_server(tmp_path, *LOGIN)
     try:
         client = Client(
-            f"http://127.0.0.1:{port}/", auth=("alice", "s3cret"),
+            f"{server.url}/", auth=("alice", "s3cret"),
             analytics_enabled=False, verbose=False,
         )  # fmt: skip
         names = ["long_speech.mp3", "speech.wav", "second_speech.wav", "video.mp4"]
@@ -96,12 +73,11 @@ def test_sigkill_mid_batch_then_restart_completes_every_job(tmp_path: Path) -> N
             60, "the long file's first segments",
         )  # fmt: skip
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        stop_server(server, kill=True)
     statuses = {json.loads(str(r[0]))["status"] for r in rows(db, "SELECT data FROM jobs")}
     assert "running" in statuses, "the kill must land in the middle of the batch"
 
-    proc = start(tmp_path, port)
+    server = start_server(tmp_path, *LOGIN, port=server.port)
     try:
         wait_for(
             lambda: all(
@@ -111,8 +87,7 @@ def test_sigkill_mid_batch_then_restart_completes_every_job(tmp_path: Path) -> N
             180, "every job to complete after the restart",
         )  # fmt: skip
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_server(server)
 
     texts: dict[str, str] = {}
     for job_id, data in rows(db, "SELECT id, data FROM jobs"):

@@ -11,15 +11,14 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import free_port
+from tests.server import start_server, stop_server
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,21 +60,9 @@ def in_peer(netns: str, code: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_colleague_on_the_lan_logs_in_and_transcribes(peer: str, tmp_path: Path) -> None:
-    port = free_port("0.0.0.0")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--lan", "--port", str(port),
-         "--data-dir", str(tmp_path), "--auth", "alice:pa55word"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
+    server = start_server(tmp_path, "--lan", "--auth", "alice:pa55word", port=free_port("0.0.0.0"))
+    port = server.port
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
         url = f"http://{HOST_IP}:{port}"
         result = in_peer(
             peer,
@@ -102,7 +89,7 @@ def test_a_colleague_on_the_lan_logs_in_and_transcribes(peer: str, tmp_path: Pat
         transcript = result.stdout.split("TRANSCRIPT:", 1)[1].lower()
         assert "parked" in transcript and "church" in transcript
     finally:
-        server.terminate()
-        out, _ = server.communicate(timeout=10)
+        stop_server(server)
+    out = server.output()
     assert f"open http://{HOST_IP}:{port}/" in out, "the banner lists the LAN address"
     assert "WARNING" not in out, "no open-LAN warning when a login is required"

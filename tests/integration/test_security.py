@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import DATA, free_port
+from tests.conftest import DATA
+from tests.server import running_server
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 ALICE, BOB = ("alice", "Al1ce-Pa55"), ("bob", "B0b-Secret")
 KEY = "sk-test-0123456789abcdef"
 
@@ -24,35 +21,10 @@ KEY = "sk-test-0123456789abcdef"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
     data = tmp_path_factory.mktemp("secure")
-    log = data / "server.log"
-    port = free_port()
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "GRADIO_ANALYTICS_ENABLED": "False",
-        "WHISPER_UI__API_KEYS": f'{{"{KEY}": "alice"}}',
-        "WHISPER_UI__MAX_UPLOAD_MB": "1",
-    }
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "-v", "--port", str(port), "--data-dir",
-             str(data), "--auth", ":".join(ALICE), "--auth", ":".join(BOB)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.TransportError:
-            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
-            time.sleep(0.2)
-    try:
-        yield url, data, log
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    env = {"WHISPER_UI__API_KEYS": f'{{"{KEY}": "alice"}}', "WHISPER_UI__MAX_UPLOAD_MB": "1"}
+    logins = ("--auth", ":".join(ALICE), "--auth", ":".join(BOB))
+    with running_server(data, "-v", *logins, env=env) as running:
+        yield running.url, data, running.log
 
 
 def api_submit(url: str, auth: tuple[str, str], name: str) -> dict[str, object]:
@@ -162,7 +134,7 @@ def test_no_credentials_in_the_logs(server: tuple[str, Path, Path]) -> None:
     with pytest.raises(Exception):  # noqa: B017 - any refusal will do
         Client(f"{url}/", auth=(ALICE[0], "wrong-" + ALICE[1]), verbose=False)
     Client(f"{url}/", auth=ALICE, analytics_enabled=False, verbose=False)
-    time.sleep(0.5)
+    # logging's StreamHandler flushes each record, written before the response is sent.
     text = log.read_text()
     for secret in (ALICE[1], BOB[1], KEY, base64.b64encode(":".join(ALICE).encode()).decode()):
         assert secret not in text

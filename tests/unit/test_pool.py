@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import until
 from whisper_ui.engine.errors import ModelLoadError, PoolError
 from whisper_ui.engine.planner import Footprint, Placement, PlannerSettings
 from whisper_ui.engine.pool import Lease, ModelPool, ModelSpec, PoolConfig
@@ -182,8 +183,7 @@ async def test_out_of_memory_lowers_capacity_until_the_cooldown() -> None:
     await settle()
     assert len(got2) == 2 and pool.snapshot().oom_caps == {"cuda:0": 2}
     clock.now += 101  # cooldown over: the next decision may use the full plan again
-    await asyncio.sleep(0.1)
-    assert len(got2) == 3
+    await until(lambda: len(got2) == 3, 5, "a third lease after the cooldown")
     release2.set()
     await asyncio.gather(*tasks)
 
@@ -208,8 +208,7 @@ async def test_replans_when_another_process_takes_and_frees_gpu_memory() -> None
     await settle()
     assert len(got) == 1, "no memory for a second worker now"
     probe.set_free("cuda:0", 1 * GiB)  # freed again: the periodic re-check admits it
-    await asyncio.sleep(0.2)
-    assert len(got) == 2
+    await until(lambda: len(got) == 2, 5, "the re-check admitting a second lease")
     release.set()
     await asyncio.gather(first, second)
 
