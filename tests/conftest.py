@@ -103,7 +103,18 @@ def tiny_model_path() -> Path:
 
 # Whole files that start `python app.py` (or the CLI) in a subprocess, or that run long.
 _E2E_FILES = {"test_app.py", "test_crash.py", "test_lan.py", "test_security.py", "test_cli.py"}
-_SLOW_FILES = {"test_fuzz_audio.py", "test_load.py", "test_crash.py", "test_long_audio.py"}
+_SLOW_FILES = {
+    "test_fuzz_audio.py",
+    "test_load.py",
+    "test_crash.py",
+    "test_long_audio.py",
+    "test_api_schema.py",  # schemathesis fuzzing every route
+}
+_SLOW_TESTS = {
+    "test_an_hour_of_silence",
+    "test_batched_jobs_stream_in_order_and_match_unbatched",  # long audio, twice
+    "test_long_speech_gives_several_segments",
+}
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -122,5 +133,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         path = Path(str(item.fspath))
         if "e2e" in path.parts or path.name in _E2E_FILES:
             item.add_marker(pytest.mark.e2e)
-        if path.name in _SLOW_FILES:
+        if path.name in _SLOW_FILES or getattr(item, "originalname", "") in _SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
