@@ -18,6 +18,7 @@ from whisper_ui.api.errors import errors, install_error_handlers
 from whisper_ui.api.jobs import jobs_router
 from whisper_ui.api.openai import openai_router
 from whisper_ui.api.openapi import install_openapi
+from whisper_ui.api.origin import SameOriginMiddleware
 from whisper_ui.auth import Credentials
 from whisper_ui.domain import JobStatus
 from whisper_ui.services import Services
@@ -49,4 +50,5 @@ def include_api(app: FastAPI, services: Services, credentials: Credentials) -> N
     app.include_router(openai_router(services, owner))
     app.include_router(models_router(services, owner))
     install_error_handlers(app)
-    install_openapi(app)
+    install_openapi(app, owner)
+    app.add_middleware(SameOriginMiddleware)

@@ -17,8 +17,20 @@ from whisper_ui.auth import ANONYMOUS, Credentials
 from whisper_ui.domain import Job
 from whisper_ui.services import Services
 
+
+class _DocumentedBasic(HTTPBasic):
+    """HTTP Basic as /openapi.json shows it, without FastAPI's own parsing: that decodes
+    the credentials as ASCII and answers 401 for a user like `jörg` before our check
+    (auth.Credentials.authenticate, UTF-8 as RFC 7617 says) runs."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
 # Declared so that /openapi.json documents both schemes; the check itself is ours.
-_basic = HTTPBasic(auto_error=False, description="A configured user and password")
+_basic = _DocumentedBasic(
+    scheme_name="HTTPBasic", auto_error=False, description="A configured user and password"
+)
 _bearer = HTTPBearer(auto_error=False, description="An API key (api_keys in the settings)")
 
 OwnerDependency = Callable[..., Awaitable[str]]
