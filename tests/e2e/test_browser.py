@@ -19,7 +19,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.conftest import DATA, words
+from tests.conftest import DATA, wait_until, words
 from tests.e2e.conftest import ARTIFACTS, KEY_WORDS
 
 try:
@@ -242,3 +242,55 @@ def test_login_is_required_over_http_and_for_the_client(auth_server: str, tmp_pa
         assert [r for r in table["data"] if r and r[0]] == []
     finally:
         client.close()
+
+
+# File names as a hostile script or a careless client might send them (no "/": a name
+# is its base name). Issue 11, item 3: the status line once rendered them as HTML.
+HOSTILE_NAMES = (
+    "<form action=x><input type=password name=p><button>Sign in again<button><form>.mp3",
+    "[x](javascript:alert(1)).mp3",
+)
+
+
+@pytest.mark.timeout(180)
+def test_a_hostile_file_name_shows_as_plain_text_in_the_status_line(
+    browser: Browser, tmp_path: Path
+) -> None:
+    from tests.server import running_server
+
+    alice = ("alice", "secret")
+    with running_server(tmp_path / "server", "--auth", ":".join(alice)) as server:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(WAIT_MS)
+        page = context.new_page()
+        page.goto(server.url)
+        page.get_by_label("username").fill(alice[0])
+        page.get_by_label("password").fill(alice[1])
+        page.get_by_role("button", name="Login").click()
+        expect(page.locator("#transcribe")).to_be_visible()
+        status = page.locator("#status")
+        for name in HOSTILE_NAMES:
+            r = httpx.post(
+                f"{server.url}/api/jobs", auth=alice, timeout=60, data={"beam_size": "1"},
+                files=[("files", (name, (DATA / "speech.wav").read_bytes()))],
+            )  # fmt: skip
+            assert r.status_code == 202, r.text
+            job_url = f"{server.url}/api/jobs/{r.json()['jobs'][0]['id']}"
+            wait_until(
+                lambda: httpx.get(job_url, auth=alice).json()["status"] == "completed",  # noqa: B023
+                60,
+                f"{name} completing",
+            )
+            # A job from outside the page shows once the page (re)loads; it is alice's
+            # only job, so it is the selected one.
+            page.reload()
+            expect(page.locator("#queue")).to_contain_text("completed", timeout=WAIT_MS)
+            page.get_by_role("button", name="Delete", exact=True).click()
+            expect(status).to_contain_text("Deleted", timeout=WAIT_MS)
+            assert name in status.inner_text(), status.inner_html()
+            for markup in ("form", "input", "button", "a"):
+                assert status.locator(markup).count() == 0, (markup, status.inner_html())
+            expect(page.locator("#queue")).not_to_contain_text("completed")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "hostile-name.png"), full_page=True)
+        context.close()
