@@ -19,7 +19,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.conftest import DATA, wait_until, words
+from tests.conftest import DATA, free_port, wait_until, words
 from tests.e2e.conftest import ARTIFACTS, KEY_WORDS
 
 try:
@@ -294,3 +294,49 @@ def test_a_hostile_file_name_shows_as_plain_text_in_the_status_line(
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "hostile-name.png"), full_page=True)
         context.close()
+
+
+FOREIGN_PAGE = """<!doctype html><title>win a prize</title><body><script>
+const form = new FormData();
+form.append("files", new Blob([new Uint8Array(%(wav)s)], {type: "audio/wav"}), "planted.wav");
+fetch("%(target)s/api/jobs", {method: "POST", body: form, mode: "no-cors",
+                              credentials: "include"})
+  .then(() => { document.title = "sent"; }, () => { document.title = "sent"; });
+</script></body>"""
+
+
+@pytest.mark.timeout(120)
+def test_a_page_on_another_site_cannot_submit_jobs(server: str, playwright: Playwright) -> None:
+    """Issue 11, item 1: what a hostile page opened by someone on the LAN would do.
+
+    The foreign site is served by Playwright itself (page.route), so nothing leaves the
+    machine and nothing listens there; Chromium still treats it as another site and
+    says so in its request headers. Chromium's own Local Network Access check would
+    block this one request before it reaches us (not every browser has it, and it does
+    not cover every LAN set-up), so it is turned off here to test the server's defence.
+    """
+    executable = shutil.which("chromium")
+    assert executable, "chromium is not installed (Debian: apt-get install chromium)"
+    no_lna = "--disable-features=LocalNetworkAccessChecks,PrivateNetworkAccessSendPreflights"
+    browser = playwright.chromium.launch(
+        executable_path=executable, headless=True, args=[*CHROMIUM_ARGS, no_lna]
+    )
+    page = browser.new_page()
+    page.set_default_timeout(WAIT_MS)
+    before = httpx.get(f"{server}/api/jobs").json()["jobs"]
+    wav = list((DATA / "second_speech.wav").read_bytes()[:200_000])
+    html = FOREIGN_PAGE % {"wav": wav, "target": server}
+    # localhost is another site than 127.0.0.1 (and both are this machine, so Chromium's
+    # local-network rules, which guard a public site reaching in, stay out of the way).
+    foreign = f"http://localhost:{free_port()}/"
+    page.route(f"{foreign}**", lambda route: route.fulfill(body=html))
+    with page.expect_response(lambda r: r.url.endswith("/api/jobs")) as answer:
+        page.goto(foreign)
+    expect(page).to_have_title("sent")
+    assert answer.value.status == 403
+    after = httpx.get(f"{server}/api/jobs").json()["jobs"]
+    assert [j["name"] for j in after] == [j["name"] for j in before], "no job was created"
+    # The page itself cannot be framed by such a site either.
+    headers = httpx.get(server).headers
+    assert headers["x-frame-options"] == "DENY"
+    browser.close()
