@@ -107,6 +107,7 @@ _SLOW_FILES = {
     "test_fuzz_audio.py",
     "test_load.py",
     "test_crash.py",
+    "test_restart.py",  # restart recovery, with the model, as test_crash
     "test_long_audio.py",
     "test_api_schema.py",  # schemathesis fuzzing every route
 }
