@@ -11,43 +11,31 @@ involved. Every response also forbids framing (clickjacking).
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from whisper_ui.api.errors import error_json
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 GUARDED_PREFIXES = ("/api/", "/v1/")
-FRAME_HEADERS = (
-    (b"x-frame-options", b"DENY"),
-    (b"content-security-policy", b"frame-ancestors 'none'"),
-)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return bytes(value).decode("latin-1")
-    return None
+FRAME_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
 
 
 def foreign_reason(scope: Scope) -> str | None:
     """Why this request comes from another site, or None when it does not (or when no
     browser sent it)."""
-    fetch_site = _header(scope, b"sec-fetch-site")
+    headers = Headers(scope=scope)
+    fetch_site = headers.get("sec-fetch-site")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return f"Sec-Fetch-Site is {fetch_site!r}"
-    origin = _header(scope, b"origin")
+    origin = headers.get("origin")
     if origin is None:
         return None
-    host = _header(scope, b"host")
+    host = headers.get("host")
     scheme = scope.get("scheme", "http")
     if host is None or origin.lower() != f"{scheme}://{host}".lower():
         return "the Origin is another site"
@@ -68,35 +56,21 @@ class SameOriginMiddleware:
         if scope.get("method", "GET") not in SAFE_METHODS and path.startswith(GUARDED_PREFIXES):
             reason = foreign_reason(scope)
             if reason is not None:
-                await _refuse(send, reason)
+                message = (
+                    f"refused: {reason}; this API accepts changes only from its own page "
+                    "or from programs (curl, API clients)"
+                )
+                body = error_json(403, message, "permission_error", "cross_site_request")
+                await JSONResponse(body, status_code=403, headers=FRAME_HEADERS)(
+                    scope, receive, send
+                )
                 return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {bytes(k).lower() for k, _ in headers}
-                headers += [(k, v) for k, v in FRAME_HEADERS if k not in present]
-                message["headers"] = headers
+                headers = MutableHeaders(scope=message)
+                for name, value in FRAME_HEADERS.items():
+                    headers.setdefault(name, value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-async def _refuse(send: Send, reason: str) -> None:
-    message = (
-        f"refused: {reason}; this API accepts changes only from its own page "
-        "or from programs (curl, API clients)"
-    )
-    body = json.dumps(error_json(403, message, "permission_error", "cross_site_request")).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *FRAME_HEADERS,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
