@@ -57,13 +57,18 @@ def playwright() -> Iterator[Playwright]:
         yield p
 
 
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
+def launch(playwright: Playwright, *extra_args: str) -> Browser:
+    """Debian's Chromium, headless, with nothing that would reach the network."""
     executable = shutil.which("chromium")
     assert executable, "chromium is not installed (Debian: apt-get install chromium)"
-    browser = playwright.chromium.launch(
-        executable_path=executable, headless=True, args=CHROMIUM_ARGS
+    return playwright.chromium.launch(
+        executable_path=executable, headless=True, args=[*CHROMIUM_ARGS, *extra_args]
     )
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    browser = launch(playwright)
     yield browser
     browser.close()
 
@@ -315,28 +320,25 @@ def test_a_page_on_another_site_cannot_submit_jobs(server: str, playwright: Play
     block this one request before it reaches us (not every browser has it, and it does
     not cover every LAN set-up), so it is turned off here to test the server's defence.
     """
-    executable = shutil.which("chromium")
-    assert executable, "chromium is not installed (Debian: apt-get install chromium)"
     no_lna = "--disable-features=LocalNetworkAccessChecks,PrivateNetworkAccessSendPreflights"
-    browser = playwright.chromium.launch(
-        executable_path=executable, headless=True, args=[*CHROMIUM_ARGS, no_lna]
-    )
-    page = browser.new_page()
-    page.set_default_timeout(WAIT_MS)
-    before = httpx.get(f"{server}/api/jobs").json()["jobs"]
-    wav = list((DATA / "second_speech.wav").read_bytes()[:200_000])
-    html = FOREIGN_PAGE % {"wav": wav, "target": server}
-    # localhost is another site than 127.0.0.1 (and both are this machine, so Chromium's
-    # local-network rules, which guard a public site reaching in, stay out of the way).
-    foreign = f"http://localhost:{free_port()}/"
-    page.route(f"{foreign}**", lambda route: route.fulfill(body=html))
-    with page.expect_response(lambda r: r.url.endswith("/api/jobs")) as answer:
-        page.goto(foreign)
-    expect(page).to_have_title("sent")
-    assert answer.value.status == 403
-    after = httpx.get(f"{server}/api/jobs").json()["jobs"]
-    assert [j["name"] for j in after] == [j["name"] for j in before], "no job was created"
-    # The page itself cannot be framed by such a site either.
-    headers = httpx.get(server).headers
-    assert headers["x-frame-options"] == "DENY"
-    browser.close()
+    browser = launch(playwright, no_lna)
+    try:
+        page = browser.new_page()
+        page.set_default_timeout(WAIT_MS)
+        before = httpx.get(f"{server}/api/jobs").json()["jobs"]
+        wav = list((DATA / "second_speech.wav").read_bytes()[:200_000])
+        html = FOREIGN_PAGE % {"wav": wav, "target": server}
+        # localhost is another site than 127.0.0.1, and both are this machine.
+        foreign = f"http://localhost:{free_port()}/"
+        page.route(f"{foreign}**", lambda route: route.fulfill(body=html))
+        with page.expect_response(lambda r: r.url.endswith("/api/jobs")) as answer:
+            page.goto(foreign)
+        expect(page).to_have_title("sent")
+        assert answer.value.status == 403
+        after = httpx.get(f"{server}/api/jobs").json()["jobs"]
+        assert [j["name"] for j in after] == [j["name"] for j in before], "no job was created"
+        # The page itself cannot be framed by such a site either.
+        headers = httpx.get(server).headers
+        assert headers["x-frame-options"] == "DENY"
+    finally:
+        browser.close()

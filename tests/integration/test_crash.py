@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import DATA, words
+from tests.conftest import DATA, wait_until, words
 from tests.server import start_server, stop_server
 from tests.spoken import chapters_missing
 
@@ -22,16 +22,16 @@ def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
         return list(conn.execute(sql))
 
 
-def wait_for(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def readable(predicate: Callable[[], bool]) -> Callable[[], bool]:
+    """`predicate`, False while the server is still creating the database."""
+
+    def check() -> bool:
         try:
-            if predicate():  # type: ignore[operator]
-                return
+            return predicate()
         except sqlite3.OperationalError:
-            pass  # the database is being created
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+            return False
+
+    return check
 
 
 def uninterrupted(path: Path) -> set[str]:
@@ -63,15 +63,17 @@ def test_sigkill_mid_batch_then_restart_completes_every_job(tmp_path: Path) -> N
             "tiny.en", "auto", "transcribe", 5, False, False, ["txt"],
             api_name="/transcribe",
         )  # fmt: skip
-        wait_for(lambda: len(rows(db, "SELECT id FROM jobs")) == 4, 60, "the jobs to be saved")
+        wait_until(
+            readable(lambda: len(rows(db, "SELECT id FROM jobs")) == 4), 60, "the jobs to be saved"
+        )
         long_id = next(
             str(r[0]) for r in rows(db, "SELECT id, data FROM jobs")
             if json.loads(str(r[1]))["name"] == "long_speech.mp3"
         )  # fmt: skip
-        wait_for(
-            lambda: len(rows(db, f"SELECT idx FROM segments WHERE job_id = '{long_id}'")) >= 2,
-            60, "the long file's first segments",
-        )  # fmt: skip
+        segments_sql = f"SELECT idx FROM segments WHERE job_id = '{long_id}'"
+        wait_until(
+            readable(lambda: len(rows(db, segments_sql)) >= 2), 60, "the long file's first segments"
+        )
     finally:
         stop_server(server, kill=True)
     statuses = {json.loads(str(r[0]))["status"] for r in rows(db, "SELECT data FROM jobs")}
@@ -79,11 +81,11 @@ def test_sigkill_mid_batch_then_restart_completes_every_job(tmp_path: Path) -> N
 
     server = start_server(tmp_path, *LOGIN, port=server.port)
     try:
-        wait_for(
-            lambda: all(
+        wait_until(
+            readable(lambda: all(
                 json.loads(str(r[0]))["status"] == "completed"
                 for r in rows(db, "SELECT data FROM jobs")
-            ),
+            )),
             180, "every job to complete after the restart",
         )  # fmt: skip
     finally:
