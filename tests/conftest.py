@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    pass
 
 # The suite must never reach a network: set before anything imports huggingface_hub/gradio.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -82,6 +86,31 @@ async def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
         if loop.time() > deadline:
             pytest.fail(f"{what} did not happen in {timeout} s")
         await asyncio.sleep(0.005)
+
+
+@asynccontextmanager
+async def in_process_api(settings: Any, credentials: Any = None) -> AsyncIterator[tuple[Any, Any]]:
+    """(httpx client, services) for the API on `settings`, in process: an ASGI transport
+    straight into the FastAPI app, with the services started and stopped around it
+    (ASGITransport does not run the app's lifespan). For tests where no server is the
+    point."""
+    import httpx
+    from fastapi import FastAPI
+
+    from whisper_ui.api import include_api
+    from whisper_ui.auth import Credentials
+    from whisper_ui.services import build_services
+
+    services = build_services(settings)
+    app = FastAPI()
+    include_api(app, services, credentials or Credentials())
+    await services.start()
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client, services
+    finally:
+        await services.stop()
 
 
 def words(text: str) -> set[str]:

@@ -10,13 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from tests.conftest import DATA
-from whisper_ui.api import include_api
+from tests.conftest import DATA, in_process_api
 from whisper_ui.auth import Credentials
 from whisper_ui.config import Settings
-from whisper_ui.services import build_services
 
 pytestmark = pytest.mark.integration
 JOERG = ("jörg", "pässwörd")
@@ -24,16 +21,10 @@ JOERG = ("jörg", "pässwörd")
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    services = build_services(Settings(data_dir=tmp_path, concurrency=1))
-    app = FastAPI()
-    include_api(app, services, Credentials.build([":".join(JOERG), "alice:secret"]))
-    await services.start()
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http
-    finally:
-        await services.stop()
+    credentials = Credentials.build([":".join(JOERG), "alice:secret"])
+    settings = Settings(data_dir=tmp_path, concurrency=1)
+    async with in_process_api(settings, credentials) as (http, _):
+        yield http
 
 
 def basic(user: str, password: str) -> dict[str, str]:

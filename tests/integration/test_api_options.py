@@ -1,8 +1,7 @@
 """Options and names over the API, in process: an ASGI client, the real services and model.
 
-No server is the point here, so requests go through `httpx.ASGITransport` straight into
-the FastAPI app; the services are started and stopped around it (ASGITransport does not
-run the app's lifespan). These are the bugs found when the project was read afresh:
+No server is the point here, so requests go in process (`tests.conftest.in_process_api`).
+These are the bugs found when the project was read afresh:
 `language=auto` could not override a configured default language, and the API cut a
 file's extension twice (`talk.final.mp3` exported as `talk.*`).
 """
@@ -16,13 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from tests.conftest import DATA, words
-from whisper_ui.api import include_api
-from whisper_ui.auth import Credentials
+from tests.conftest import DATA, in_process_api, words
 from whisper_ui.config import Settings
-from whisper_ui.services import Services, build_services
+from whisper_ui.services import Services
 
 pytestmark = pytest.mark.integration
 
@@ -30,16 +26,9 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def english_default(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Services]]:
     """The API of a server configured to a default language (English: tiny.en is English-only)."""
-    services = build_services(Settings(data_dir=tmp_path, language="en", concurrency=1))
-    app = FastAPI()
-    include_api(app, services, Credentials())
-    await services.start()
-    try:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client, services
-    finally:
-        await services.stop()
+    settings = Settings(data_dir=tmp_path, language="en", concurrency=1)
+    async with in_process_api(settings) as api:
+        yield api
 
 
 async def post_job(client: httpx.AsyncClient, name: str, fixture: str, **fields: str) -> Any:
