@@ -21,7 +21,13 @@ from whisper_ui.api import include_api
 from whisper_ui.auth import Credentials
 from whisper_ui.config import Settings
 from whisper_ui.services import Services, build_services
+from whisper_ui.throttle import LoginThrottle
 from whisper_ui.ui.identity import ClientIdMiddleware
+from whisper_ui.ui.login import (
+    ClientAddressMiddleware,
+    LoginPageScriptMiddleware,
+    login_checker,
+)
 
 
 def create_app(
@@ -47,13 +53,21 @@ def create_app(
         title="whisper-ui", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
     )
     api.state.services = services
-    include_api(api, services, credentials)
+    throttle = LoginThrottle()  # one count of wrong passwords for the API and the page
+    include_api(api, services, credentials, throttle)
     api.add_middleware(ClientIdMiddleware)
-    return mount_ui(api, settings, services, credentials)
+    api.add_middleware(ClientAddressMiddleware)
+    if credentials.users:
+        api.add_middleware(LoginPageScriptMiddleware)
+    return mount_ui(api, settings, services, credentials, throttle)
 
 
 def mount_ui(
-    api: FastAPI, settings: Settings, services: Services, credentials: Credentials
+    api: FastAPI,
+    settings: Settings,
+    services: Services,
+    credentials: Credentials,
+    throttle: LoginThrottle,
 ) -> FastAPI:
     """Mount the Gradio UI at / on the FastAPI app (never also launch() it)."""
     data_dir = settings.resolved_data_dir
@@ -69,7 +83,7 @@ def mount_ui(
         api,
         ui.build(),
         path="/",
-        auth=credentials.check_password if credentials.users else None,
+        auth=login_checker(credentials, throttle) if credentials.users else None,
         auth_message="whisper-ui: log in to transcribe" if credentials.users else None,
         allowed_paths=[str(data_dir / "exports")],
         max_file_size=f"{settings.max_upload_mb}mb",

@@ -82,16 +82,24 @@ class Credentials:
         if not authorization:
             return None
         scheme, _, value = authorization.partition(" ")
-        scheme = scheme.lower()
         value = value.strip()
-        if scheme == "bearer" and value:
+        if scheme.lower() == "bearer" and value:
             return self.owner_for_key(value)
-        if scheme == "basic" and value:
-            try:
-                decoded = base64.b64decode(value, validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                return None
-            user, sep, password = decoded.partition(":")
-            if sep and self.check_password(user, password):
-                return user
+        pair = decode_basic(authorization)
+        if pair is not None and self.check_password(*pair):
+            return pair[0]
         return None
+
+
+def decode_basic(authorization: str | None) -> tuple[str, str] | None:
+    """(user, password) from a Basic Authorization header, UTF-8 as RFC 7617 says; None
+    for any other header. The user is only claimed, not checked."""
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None

@@ -41,5 +41,6 @@ def server(server_data: Path) -> Iterator[str]:
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server that requires the login alice:secret."""
     data = tmp_path_factory.mktemp("auth-server")
-    with running_server(data, "--auth", "alice:secret") as running:
+    # grace is the user whose wrong passwords the throttle test spends.
+    with running_server(data, "--auth", "alice:secret", "--auth", "grace:h0pper") as running:
         yield running.url

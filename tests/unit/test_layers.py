@@ -20,6 +20,7 @@ LAYERS: dict[str, int] = {
     "languages": 1,
     "memory": 1,
     "auth": 1,
+    "throttle": 1,
     "config": 1,
     "audio": 1,
     "engine": 2,

@@ -22,11 +22,20 @@ from whisper_ui.api.origin import SameOriginMiddleware
 from whisper_ui.auth import Credentials
 from whisper_ui.domain import JobStatus
 from whisper_ui.services import Services
+from whisper_ui.throttle import LoginThrottle
 
 
-def include_api(app: FastAPI, services: Services, credentials: Credentials) -> None:
-    """Register every API route, the error handlers and the schema fix-ups on `app`."""
-    owner = owner_dependency(credentials)
+def include_api(
+    app: FastAPI,
+    services: Services,
+    credentials: Credentials,
+    throttle: LoginThrottle | None = None,
+) -> None:
+    """Register every API route, the error handlers and the schema fix-ups on `app`.
+
+    `throttle` is shared with the page's login (app.py) so both count the same failures.
+    """
+    owner = owner_dependency(credentials, throttle or LoginThrottle())
     router = APIRouter(prefix="/api", dependencies=[Depends(owner)])
 
     @router.get("/health", tags=["health"], responses=errors())

@@ -12,10 +12,11 @@ from collections.abc import Awaitable, Callable
 from fastapi import Depends, Request
 from fastapi.security import HTTPBasic, HTTPBearer
 
-from whisper_ui.api.errors import not_found, unauthorized
-from whisper_ui.auth import ANONYMOUS, Credentials
+from whisper_ui.api.errors import not_found, too_many_attempts, unauthorized
+from whisper_ui.auth import ANONYMOUS, Credentials, decode_basic
 from whisper_ui.domain import Job
 from whisper_ui.services import Services
+from whisper_ui.throttle import LoginThrottle, retry_after_header
 
 
 class _DocumentedBasic(HTTPBasic):
@@ -36,8 +37,10 @@ _bearer = HTTPBearer(auto_error=False, description="An API key (api_keys in the 
 OwnerDependency = Callable[..., Awaitable[str]]
 
 
-def owner_dependency(credentials: Credentials) -> OwnerDependency:
-    """A FastAPI dependency that returns the request's owner or raises 401."""
+def owner_dependency(credentials: Credentials, throttle: LoginThrottle) -> OwnerDependency:
+    """A FastAPI dependency that returns the request's owner, or raises 401 (wrong or no
+    credentials) or 429 (too many wrong ones lately: throttle.py). A request without an
+    Authorization header is not a guess and is not counted."""
 
     async def owner(
         request: Request,
@@ -46,9 +49,19 @@ def owner_dependency(credentials: Credentials) -> OwnerDependency:
     ) -> str:
         if not credentials.enabled:
             return ANONYMOUS
-        who = credentials.authenticate(request.headers.get("authorization"))
+        header = request.headers.get("authorization")
+        claimed = decode_basic(header)
+        user = claimed[0] if claimed else None
+        address = request.client.host if request.client else None
+        wait = throttle.wait_s(user, address)
+        if wait > 0:
+            raise too_many_attempts(retry_after_header(wait))
+        who = credentials.authenticate(header)
         if who is None:
+            if header:
+                throttle.failed(user, address)
             raise unauthorized()
+        throttle.succeeded(user)
         return who
 
     return owner

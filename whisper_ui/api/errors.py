@@ -77,6 +77,16 @@ def unauthorized() -> ApiError:
     )
 
 
+def too_many_attempts(retry_after: str) -> ApiError:
+    return ApiError(
+        429,
+        f"too many wrong passwords from this user or address: try again in {retry_after} s",
+        "too_many_attempts",
+        type="rate_limit_error",
+        headers={"Retry-After": retry_after},
+    )
+
+
 def too_large(limit_mb: int) -> ApiError:
     return ApiError(
         413,
@@ -170,7 +180,10 @@ ERROR_DOCS: dict[int, dict[str, Any]] = {
     404: _doc("No such job for this user (other users' jobs are 404 too)"),
     409: _doc("The job is in the wrong state for this request"),
     413: _doc("The upload is larger than max_upload_mb"),
-    429: _doc("The queue is full; retry after the Retry-After header's seconds"),
+    429: _doc(
+        "The queue is full, or too many wrong passwords; retry after the Retry-After "
+        "header's seconds"
+    ),
 }
 
 
