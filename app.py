@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from fastapi import FastAPI
+from starlette.routing import Mount
 
 from whisper_ui import __version__
 from whisper_ui.api import include_api
@@ -22,6 +23,7 @@ from whisper_ui.auth import Credentials
 from whisper_ui.config import Settings
 from whisper_ui.services import Services, build_services
 from whisper_ui.throttle import LoginThrottle
+from whisper_ui.ui.files import FileGrants, FileRouteGuard, GradioLogins
 from whisper_ui.ui.identity import ClientIdMiddleware
 from whisper_ui.ui.login import (
     ClientAddressMiddleware,
@@ -78,6 +80,10 @@ def mount_ui(
     from whisper_ui.ui.app import CSS, build_ui
 
     ui = build_ui(services, data_dir)
+    logins = GradioLogins()
+    if credentials.users:  # owners to check on every file route (ui/files.py)
+        ui.downloads.grants = FileGrants(data_dir / "gradio-tmp")
+        ui.downloads.logins = logins
     api.include_router(ui.downloads.router())  # before the UI takes every other path
     mounted: FastAPI = gr.mount_gradio_app(
         api,
@@ -91,6 +97,15 @@ def mount_ui(
         ssr_mode=False,
         css=CSS,
     )
+    if ui.downloads.grants is not None:
+        logins.attach(next(r.app for r in mounted.routes if isinstance(r, Mount) and r.path == ""))
+        mounted.add_middleware(
+            FileRouteGuard,
+            data_dir=data_dir,
+            registry=services.registry,
+            grants=ui.downloads.grants,
+            logins=logins,
+        )
     return mounted
 
 

@@ -81,6 +81,7 @@ class Services:
             self.dispatcher.restore([(s.job, s.segments, s.info) for s in saved])
             loop = asyncio.get_running_loop()
             self._tasks.append(loop.create_task(self.retention.sweep_forever()))
+            self._tasks.append(loop.create_task(self.retention.drop_partial_uploads_forever()))
         self.pool.start()
         self.dispatcher.start()
 

@@ -28,6 +28,9 @@ from whisper_ui.options import OptionsError
 from whisper_ui.services import Services
 
 MAX_FIELD_BYTES = 64 * 1024
+# Bounds on what a body may make us keep: parts (fields and files) and text in all.
+MAX_PARTS = 1000
+MAX_FIELDS_TOTAL_BYTES = 1 << 20
 # Room for the multipart framing and the option fields on top of the files themselves.
 FRAMING_SLACK_BYTES = 64 * 1024
 
@@ -45,6 +48,8 @@ class Form:
 
     fields: dict[str, list[str]] = field(default_factory=dict)
     files: list[SpooledFile] = field(default_factory=list)
+    parts: int = 0
+    field_bytes: int = 0
 
     def discard(self) -> None:
         for f in self.files:
@@ -188,14 +193,25 @@ async def _apply(
     pending = bytearray()
     for op, arg in ops:
         if op == "part":
+            form.parts += 1
+            if form.parts > MAX_PARTS:
+                raise bad_request(
+                    f"too many form fields and files (more than {MAX_PARTS})", "too_many_fields"
+                )
             part = _open_part(arg, form, spool_dir, file_fields)
         elif op == "data" and part is not None:
             if part.sink is not None:
                 pending += arg
             else:
                 part.value += arg
+                form.field_bytes += len(arg)
                 if len(part.value) > MAX_FIELD_BYTES:
                     raise bad_request(f"form field {part.name!r} is too long", "field_too_long")
+                if form.field_bytes > MAX_FIELDS_TOTAL_BYTES:
+                    raise bad_request(
+                        f"the form's text fields are over {MAX_FIELDS_TOTAL_BYTES >> 20} MB",
+                        "fields_too_long",
+                    )
         elif op == "end" and part is not None:
             if part.sink is not None:
                 await _write(part.sink, pending)

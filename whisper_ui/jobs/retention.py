@@ -1,5 +1,5 @@
 """Deleting jobs with their files: on request, after `retention_days`, and half-received
-uploads of a process that died.
+uploads (a client that hung up, or a process that died).
 
 A job's files are its staged upload (`<data_dir>/uploads/<random>/<name>`) and its
 exports (`<data_dir>/exports/<job id>/`). The dispatcher forgets the job (lifecycle);
@@ -18,6 +18,9 @@ from whisper_ui.domain import TERMINAL, Job
 from whisper_ui.jobs.dispatcher import Dispatcher
 
 SWEEP_EVERY_S = 3600.0
+PARTIAL_SWEEP_EVERY_S = 300.0
+# An upload still arriving writes its file all the time; one this long untouched is dead.
+PARTIAL_IDLE_S = 900.0
 
 
 class Retention:
@@ -67,8 +70,34 @@ class Retention:
             self.sweep()
             await asyncio.sleep(SWEEP_EVERY_S)
 
-    async def drop_partial_uploads(self) -> None:
-        """Half-received API uploads of a process that died are of no use to anyone."""
-        uploads = self._data_dir / "uploads"
-        for partial in await asyncio.to_thread(lambda: list(uploads.glob(".incoming-*"))):
-            partial.unlink(missing_ok=True)
+    def partial_uploads(self) -> list[Path]:
+        """Files of uploads not (yet) received whole: the API's `uploads/.incoming-*` and
+        the `tmp*` files Gradio's parser writes straight into its cache dir (a finished
+        Gradio upload is renamed into `gradio-tmp/<hash>/<name>`)."""
+        found = list((self._data_dir / "uploads").glob(".incoming-*"))
+        found += [p for p in (self._data_dir / "gradio-tmp").glob("tmp*") if p.is_file()]
+        return found
+
+    def drop_partial_uploads_sync(self, min_idle_s: float = 0.0) -> list[Path]:
+        """Delete partial uploads untouched for `min_idle_s` (0: all, as at start, before
+        any request can be arriving); returns what was deleted."""
+        now = self._clock()
+        dropped = []
+        for path in self.partial_uploads():
+            try:
+                if min_idle_s <= 0 or now - path.stat().st_mtime >= min_idle_s:
+                    path.unlink()
+                    dropped.append(path)
+            except FileNotFoundError:  # finished (renamed) or swept meanwhile
+                continue
+        return dropped
+
+    async def drop_partial_uploads(self, min_idle_s: float = 0.0) -> list[Path]:
+        return await asyncio.to_thread(self.drop_partial_uploads_sync, min_idle_s)
+
+    async def drop_partial_uploads_forever(self) -> None:
+        """A client that hangs up mid-upload leaves its part behind: sweep them often, so
+        repeated aborts cannot fill the disk."""
+        while True:
+            await asyncio.sleep(PARTIAL_SWEEP_EVERY_S)
+            await self.drop_partial_uploads(PARTIAL_IDLE_S)

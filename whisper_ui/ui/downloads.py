@@ -9,7 +9,10 @@ disappears when the response is sent.
 The zip route is outside Gradio, so the link carries a capability: a random token per
 owner, known only to the pages that owner was served. A token reaches that owner's
 finished jobs and nothing else; an unknown token is a 404, like a job that is not
-yours in the API.
+yours in the API. With logins, the token is not enough: the request must also be
+logged in as that owner (ui/files.py's GradioLogins), so a leaked link is no use to
+another user. The export files themselves Gradio serves from its cache; `grants`
+(ui/files.py) records whose copies those are.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from whisper_ui.domain import Job, JobStatus, Transcript
@@ -33,6 +36,7 @@ from whisper_ui.export import FORMATS, parse_formats
 from whisper_ui.export.files import write_transcript, write_zip
 from whisper_ui.jobs.registry import JobRegistry
 from whisper_ui.names import content_disposition, safe_stem, unique_stems
+from whisper_ui.ui.files import FileGrants, GradioLogins
 
 ROUTE = "/downloads"
 ZIP_NAME = "transcripts.zip"
@@ -46,6 +50,9 @@ class Downloads:
     def __init__(self, registry: JobRegistry, exports_dir: Path) -> None:
         self.registry = registry
         self.exports_dir = exports_dir
+        # Set by app.py when logins are configured (owner checks on every file route).
+        self.grants: FileGrants | None = None
+        self.logins: GradioLogins | None = None
         self._tokens: dict[str, str] = {}  # owner -> token
         self._owners: dict[str, str] = {}  # token -> owner
         self._written: dict[str, tuple[str, ...]] = {}  # job id -> formats on disk
@@ -78,6 +85,9 @@ class Downloads:
         # A new set of formats replaces the old one: no file of a format not asked for stays.
         shutil.rmtree(folder, ignore_errors=True)
         paths = write_transcript(transcript, formats, folder, safe_stem(job.name))
+        if self.grants is not None:
+            for path in paths:
+                self.grants.grant_export(path, job.submitter)
         with self._lock:
             self._written[job.id] = formats
         return paths
@@ -137,11 +147,13 @@ class Downloads:
 
         @router.get(f"/{{token}}/{ZIP_NAME}")
         async def download_zip(
-            token: str, formats: str = Query("txt,srt", max_length=64)
+            request: Request, token: str, formats: str = Query("txt,srt", max_length=64)
         ) -> StreamingResponse:
             with self._lock:
                 owner = self._owners.get(token)
-            if owner is None:
+            if owner is None or (
+                self.logins is not None and self.logins.user(request.scope) != owner
+            ):
                 raise HTTPException(404, "no such download")
             try:
                 chosen = tuple(f for f in FORMATS if f in parse_formats(formats))
