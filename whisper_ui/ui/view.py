@@ -1,7 +1,9 @@
-"""Pure rendering of job state for the UI: queue rows, transcript text, resources panel.
+"""Pure pieces of the page shared by its views: times, estimates, the resources panel,
+and Markdown escaping for the status line.
 
 Kept free of Gradio so it can be tested with plain values; the handlers in
-`whisper_ui.ui.app` only gather state and pass it through these functions.
+`whisper_ui.ui.app` only gather state and pass it through these functions (the file
+list is `queue_view`, the transcript `transcript_view`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from whisper_ui.domain import Job, JobStatus, Segment
+from whisper_ui.domain import Job, JobStatus
 
-# Short headers: eight columns share about half the page.
-QUEUE_HEADERS = ["File", "Length", "Status", "Progress", "Place", "Elapsed", "Left", "Device"]
-
-REASON_CHARS = 80
 # Until a job has finished on this machine, assume tiny.en-on-CPU speed (measured ~8x).
 DEFAULT_SPEED = 8.0
 
@@ -48,13 +46,6 @@ def stamp(seconds: float) -> str:
     if hours:
         return f"{hours}:{minutes:02d}:{secs:04.1f}"
     return f"{minutes:02d}:{secs:04.1f}"
-
-
-def transcript_text(segments: Sequence[Segment]) -> str:
-    """One line per segment with its time span, as the transcript box shows it."""
-    return "\n".join(
-        f"[{stamp(s.start)} → {stamp(s.end)}] {s.text.strip()}" for s in segments if s.text.strip()
-    )
 
 
 @dataclass(frozen=True)
@@ -94,68 +85,49 @@ def remaining(row: JobRow, now: float, speed: float, slots: int) -> float | None
     return None
 
 
-def queue_rows(rows: Sequence[JobRow], now: float, speed: float, slots: int) -> list[list[Any]]:
-    """The queue table: one row per job, newest submissions last."""
-    table: list[list[Any]] = []
-    for row in rows:
-        job = row.job
-        status = job.status.value
-        if job.status is JobStatus.FAILED and job.error:
-            reason = job.error.removeprefix(job.name + ": ")
-            if len(reason) > REASON_CHARS:  # the whole text shows in the transcript box
-                reason = reason[: REASON_CHARS - 1].rstrip() + "…"
-            status = f"failed: {reason}"
-        elapsed: float | None = None
-        if job.started_at:
-            elapsed = (job.finished_at or now) - job.started_at
-        left = remaining(row, now, speed, slots)
-        table.append(
-            [
-                job.name,
-                clock(job.duration) if job.duration else "—",
-                status,
-                f"{round(row.progress * 100)}%",
-                "" if row.position is None else str(row.position + 1),
-                clock(elapsed),
-                "" if left is None else f"~{clock(left)}",
-                job.device or "",
-            ]
-        )
-    return table
-
-
 def _gib(n: int | None) -> str:
     return "—" if n is None else f"{n / 2**30:.1f} GiB"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def resources_markdown(status: Mapping[str, Any]) -> str:
-    """The resources panel: devices, then the pool and the queue."""
-    lines = ["| Device | Free / total memory | Busy | Temperature |", "|---|---|---|---|"]
-    for d in status["devices"]:
-        name = f"{d['id']} · {d['name']}"
-        if d["kind"] == "cpu" and d.get("physical_cores"):
-            name += f" ({d['physical_cores']} cores)"
-        util = "—" if d.get("utilization_pct") is None else f"{d['utilization_pct']:.0f}%"
-        temp = "—" if d.get("temperature_c") is None else f"{d['temperature_c']:.0f} °C"
+    """The resources panel in words a person reads: where transcription runs, how busy
+    it is, what is loaded. Library errors (e.g. why NVML is missing) stay in the API's
+    /api/resources; here a missing GPU is just "No GPU found"."""
+    devices = status["devices"]
+    gpus = [d for d in devices if d["kind"] != "cpu"]
+    cpu = next((d for d in devices if d["kind"] == "cpu"), None)
+    lines = []
+    if not gpus:
+        cores = cpu.get("physical_cores") if cpu else None
+        where = f"on {_plural(int(cores), 'CPU core')}" if cores else "on the CPU"
+        lines.append(f"**No GPU found:** transcribing {where}.")
+    for d in gpus:
+        util = "" if d.get("utilization_pct") is None else f", {d['utilization_pct']:.0f} % busy"
+        temp = "" if d.get("temperature_c") is None else f", {d['temperature_c']:.0f} °C"
         lines.append(
-            f"| {name} | {_gib(d['free_bytes'])} / {_gib(d['total_bytes'])} | {util} | {temp} |"
+            f"**{d['id']}** · {d['name']}: {_gib(d['free_bytes'])} free of "
+            f"{_gib(d['total_bytes'])}{util}{temp}"
+        )
+    if cpu is not None:
+        lines.append(
+            f"**Memory:** {_gib(cpu['free_bytes'])} free of {_gib(cpu['total_bytes'])} "
+            f"({cpu['name']})"
         )
     pool = status["pool"]
     queue = status["queue"]
-    instances = pool["instances"]
+    slots = int(pool["slots"])
+    lines.append(
+        f"**Now:** {pool['busy']} of {_plural(slots, 'file')} at a time busy · "
+        f"{queue['running']} running, {queue['queued']} waiting"
+    )
     loaded = ", ".join(
         f"{i['model']} on {i['device']} ({i['compute_type']}, {i['busy']}/{i['workers']} busy)"
-        for i in instances
+        for i in pool["instances"]
     )
-    lines.append("")
-    lines.append(
-        f"**Pool:** {pool['slots']} slot(s), {pool['busy']} busy, {pool['idle']} idle · "
-        f"**Queue:** {queue['queued']} waiting, {queue['running']} running"
-    )
+    lines.append(f"**Models loaded:** {loaded or 'none yet (loaded on first use)'}")
     # Blank lines between: in Markdown, single newlines run these into one paragraph.
-    lines.append("")
-    lines.append(f"**Models loaded:** {loaded or 'none (loaded on first use)'}")
-    if status.get("gpu_note"):
-        lines.append("")
-        lines.append(f"*No GPU: {status['gpu_note']}*")
-    return "\n".join(lines)
+    return "\n\n".join(lines)

@@ -1,0 +1,230 @@
+"""The queue as a list of files that is also the navigator: pure HTML from job state.
+
+Each file is a card: its name, a coloured status chip (queued #2 · ~0:08, running
+43 % · 0:12 left, completed, failed, cancelled), why it failed, a progress bar while
+it runs, and only the actions that apply to it. Above the cards, one line about the whole
+batch, which also becomes the tab title. Everything a user or a file supplied (names,
+error texts) is escaped here, in one place; the page's script (QUEUE_JS) only reads
+`data-` attributes back.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from whisper_ui.domain import TERMINAL, JobStatus
+from whisper_ui.ui.view import JobRow, clock, remaining
+
+REASON_CHARS = 90
+
+
+@dataclass(frozen=True)
+class Chip:
+    """A status as the card shows it: a colour class and the words."""
+
+    kind: str
+    text: str
+
+
+def chip(row: JobRow, now: float, speed: float, slots: int) -> Chip:
+    job = row.job
+    left = remaining(row, now, speed, slots)
+    if job.status is JobStatus.QUEUED:
+        place = "" if row.position is None else f"#{row.position + 1}"
+        wait = "" if left is None else f"~{clock(left)}"
+        return Chip("queued", " · ".join(p for p in ("queued", place, wait) if p))
+    if job.status is JobStatus.RUNNING:
+        pct = f"{round(row.progress * 100)} %"
+        if row.progress <= 0 and left is None:
+            return Chip("running", "starting")
+        eta = "" if left is None else f" · {clock(left)} left"
+        return Chip("running", f"running {pct}{eta}")
+    return Chip(job.status.value, job.status.value)
+
+
+def failure_reason(row: JobRow) -> str:
+    """Why a failed job failed, without its own name in front, cut to fit a card."""
+    job = row.job
+    if job.status is not JobStatus.FAILED:
+        return ""
+    reason = (job.error or "failed").removeprefix(job.name + ": ")
+    if len(reason) > REASON_CHARS:
+        reason = reason[: REASON_CHARS - 1].rstrip() + "…"
+    return reason
+
+
+def can_retry(row: JobRow) -> bool:
+    """Cancelled, or failed while running (out of memory, a model error): worth another
+    go. A file refused before it started (not audio, no audio track) fails again."""
+    job = row.job
+    return job.status is JobStatus.CANCELLED or (
+        job.status is JobStatus.FAILED and job.started_at is not None
+    )
+
+
+def _actions(row: JobRow) -> list[tuple[str, str]]:
+    status = row.job.status
+    found = []
+    if status not in TERMINAL:
+        found.append(("cancel", "Cancel"))
+    if can_retry(row):
+        found.append(("retry", "Retry"))
+    if status in TERMINAL:
+        found.append(("delete", "Delete"))
+    return found
+
+
+def _card(row: JobRow, selected: bool, now: float, speed: float, slots: int) -> str:
+    job = row.job
+    state = chip(row, now, speed, slots)
+    name = html.escape(job.name, quote=True)
+    meta = [clock(job.duration) if job.duration else "length unknown"]
+    if job.device:
+        meta.append(html.escape(job.device))
+    buttons = "".join(
+        f'<button type="button" class="act {action}" data-action="{action}">{label}</button>'
+        for action, label in _actions(row)
+    )
+    bar = ""
+    reason = failure_reason(row)
+    if reason:
+        bar = f'<div class="reason">{html.escape(reason)}</div>'
+    if job.status is JobStatus.RUNNING:
+        pct = max(2, min(100, round(row.progress * 100)))
+        bar = f'<div class="bar" aria-hidden="true"><span style="width:{pct}%"></span></div>'
+    current = ' aria-current="true"' if selected else ""
+    return (
+        f'<li class="card {state.kind}{" selected" if selected else ""}" data-job="{job.id}"'
+        f' data-name="{name}" tabindex="0"{current}>'
+        f'<div class="top"><span class="name" title="{name}">{name}</span>'
+        f'<span class="chip {state.kind}">{html.escape(state.text)}</span></div>{bar}'
+        f'<div class="bottom"><span class="meta">{" · ".join(meta)}</span>'
+        f'<span class="actions">{buttons}</span></div></li>'
+    )
+
+
+def batch_line(rows: Sequence[JobRow], now: float, speed: float, slots: int) -> tuple[str, str]:
+    """(the line above the cards, the tab title) for all of a person's files."""
+    total = len(rows)
+    done = sum(1 for r in rows if r.job.status in TERMINAL)
+    audio_total = sum(r.job.duration for r in rows)
+    audio_done = sum(
+        r.job.duration * (1.0 if r.job.status in TERMINAL else r.progress) for r in rows
+    )
+    lefts = [remaining(r, now, speed, slots) for r in rows if r.job.status not in TERMINAL]
+    parts = [f"{done} of {total} done", f"{clock(audio_done)} of {clock(audio_total)} audio"]
+    known = [x for x in lefts if x is not None]
+    if known:
+        parts.append(f"about {clock(max(known))} left")
+    failed = sum(1 for r in rows if r.job.status is JobStatus.FAILED)
+    if failed:
+        parts.append(f"{failed} failed")
+    title = "whisper-ui" if done == total else f"({done}/{total}) whisper-ui"
+    return " · ".join(parts), title
+
+
+def queue_html(
+    rows: Sequence[JobRow], selected: str | None, now: float, speed: float, slots: int
+) -> str:
+    """The whole list: batch line with "Cancel all" while anything is active, then cards."""
+    if not rows:
+        return (
+            '<div class="empty" data-title="whisper-ui">No files yet. Add audio or video '
+            "files and press <b>Transcribe</b>; each file shows here as it goes.</div>"
+        )
+    line, title = batch_line(rows, now, speed, slots)
+    active = any(r.job.status not in TERMINAL for r in rows)
+    cancel_all = (
+        '<button type="button" class="act cancel" data-action="cancel-all">Cancel all</button>'
+        if active
+        else ""
+    )
+    cards = "".join(_card(r, r.job.id == selected, now, speed, slots) for r in rows)
+    return (
+        f'<div class="batch" data-title="{html.escape(title, quote=True)}"'
+        f' data-active="{int(active)}"><span>{html.escape(line)}</span>{cancel_all}</div>'
+        f'<ul class="cards" aria-label="Files">{cards}</ul>'
+    )
+
+
+# Clicks on the list go back to Python as the component's value: a JSON action.
+QUEUE_JS = """
+const act = (card, action) => {
+  if (action === 'delete' &&
+      !confirm(`Delete “${card.dataset.name}” and its transcripts? This cannot be undone.`)) return;
+  if (action === 'cancel-all' && !confirm('Cancel every file that is queued or running?')) return;
+  props.value = JSON.stringify({job: card ? card.dataset.job : '', action, at: Date.now()});
+  trigger('click');
+};
+element.addEventListener('click', (event) => {
+  const button = event.target.closest('button[data-action]');
+  const card = event.target.closest('[data-job]');
+  if (button) act(card, button.dataset.action);
+  else if (card && !card.classList.contains('selected')) act(card, 'open');
+});
+element.addEventListener('keydown', (event) => {
+  const card = event.target.closest('[data-job]');
+  if (card && event.target === card && (event.key === 'Enter' || event.key === ' ')) {
+    event.preventDefault();
+    act(card, 'open');
+  }
+});
+let wasActive = false;
+const retitle = () => {
+  const batch = element.querySelector('[data-title]');
+  document.title = batch ? batch.dataset.title : 'whisper-ui';
+  const active = !!(batch && batch.dataset.active === '1');
+  if (wasActive && !active && 'Notification' in window && Notification.permission === 'granted'
+      && document.hidden) {
+    new Notification('whisper-ui', {body: 'All files are done.'});
+  }
+  wasActive = active;
+};
+watch('cards', retitle);
+retitle();
+"""
+
+QUEUE_CSS = """
+.batch { display: flex; gap: 8px; align-items: center; justify-content: space-between;
+  flex-wrap: wrap; font-size: var(--text-sm); color: var(--body-text-color-subdued);
+  margin-bottom: 6px; }
+.empty { padding: 16px; border: 1px dashed var(--border-color-primary); border-radius: 8px;
+  color: var(--body-text-color-subdued); }
+.cards { list-style: none; margin: 0; padding: 0; display: flex; flex-direction: column; gap: 6px;
+  max-height: 46vh; overflow-y: auto; }
+.card { border: 1px solid var(--border-color-primary); border-left-width: 4px; border-radius: 8px;
+  padding: 8px 10px; cursor: pointer; background: var(--block-background-fill); }
+.card:hover { background: var(--background-fill-secondary); }
+.card:focus-visible { outline: 2px solid var(--color-accent); }
+.card.selected { border-color: var(--color-accent); box-shadow: 0 0 0 1px var(--color-accent); }
+.card.queued { border-left-color: #8a94a6; }
+.card.running { border-left-color: #2f6fde; }
+.card.completed { border-left-color: #1f9d55; }
+.card.failed { border-left-color: #d93b3b; }
+.card.cancelled { border-left-color: #c98a12; }
+.top, .bottom { display: flex; gap: 8px; align-items: center; justify-content: space-between;
+  min-width: 0; }
+.bottom { margin-top: 4px; }
+.name { font-weight: 600; overflow: hidden; text-overflow: ellipsis; white-space: nowrap;
+  min-width: 0; }
+.meta { font-size: var(--text-sm); color: var(--body-text-color-subdued); white-space: nowrap; }
+.chip { flex: none; font-size: var(--text-sm); padding: 1px 8px; border-radius: 999px;
+  white-space: nowrap; max-width: 60%; overflow: hidden; text-overflow: ellipsis; }
+.chip.queued { background: #e7eaf0; color: #3a4354; }
+.chip.running { background: #dde8fb; color: #1d4fa8; }
+.chip.completed { background: #dcf3e5; color: #146c3a; }
+.chip.failed { background: #fbe1e1; color: #a42323; }
+.chip.cancelled { background: #f8ebcf; color: #7c5408; }
+.reason { font-size: var(--text-sm); color: #c02a2a; margin-top: 2px; overflow-wrap: anywhere; }
+.bar { height: 4px; border-radius: 2px; background: var(--background-fill-secondary);
+  margin-top: 6px; overflow: hidden; }
+.bar span { display: block; height: 100%; background: #2f6fde; transition: width .4s; }
+.actions { display: flex; gap: 4px; flex: none; }
+.act { font-size: var(--text-sm); padding: 2px 10px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--button-secondary-border-color);
+  background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); }
+.act:hover { background: var(--button-secondary-background-fill-hover); }
+.act.delete:hover, .act.cancel:hover { border-color: #d93b3b; }
+"""

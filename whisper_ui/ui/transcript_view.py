@@ -1,0 +1,142 @@
+"""The open file's transcript as HTML that follows the decoding.
+
+One line per segment with its time; a header with the file's state and its detected
+language; "Copy text" and, while the person has scrolled away from the newest words,
+"Jump to live". TRANSCRIPT_JS keeps the view at the bottom while the file runs and the
+person has not scrolled up (the template re-renders on every update, so it restores
+the position itself), and stops following as soon as they do.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from whisper_ui.domain import Job, JobStatus, Segment, TranscriptInfo
+from whisper_ui.languages import language_label
+from whisper_ui.ui.view import stamp
+
+
+def _lines(segments: Sequence[Segment]) -> str:
+    return "".join(
+        f'<p class="seg"><span class="time">{stamp(s.start)}</span>'
+        f'<span class="text">{html.escape(s.text.strip())}</span></p>'
+        for s in segments
+        if s.text.strip()
+    )
+
+
+def language_note(info: TranscriptInfo | None) -> str:
+    if info is None or not info.language:
+        return ""
+    return f"{language_label(info.language)} · {round(info.language_probability * 100)} %"
+
+
+def transcript_html(
+    job: Job | None, segments: Sequence[Segment], info: TranscriptInfo | None
+) -> str:
+    """The transcript pane for `job` (None: nothing chosen yet)."""
+    if job is None:
+        return '<div class="placeholder">Choose a file in the list to see its transcript.</div>'
+    name = html.escape(job.name)
+    body = _lines(segments)
+    note = ""
+    if job.status is JobStatus.FAILED:
+        note = html.escape(job.error or "failed")
+    elif job.status is JobStatus.QUEUED and not body:
+        note = "Waiting in the queue…"
+    elif job.status is JobStatus.RUNNING and not body:
+        note = "Transcribing… the first words appear here as soon as they are decoded."
+    elif job.status is JobStatus.CANCELLED:
+        note = "Cancelled: the text decoded before that is kept."
+    elif job.status is JobStatus.COMPLETED and not body:
+        note = "No speech found in this file."
+    language = language_note(info)
+    live = int(job.status is JobStatus.RUNNING)
+    return (
+        f'<div class="head"><span class="title">{name}</span>'
+        f'<span class="lang">{html.escape(language)}</span>'
+        + (
+            '<span class="tools"><button type="button" class="copy">Copy text</button></span>'
+            if body
+            else ""
+        )
+        + "</div>"
+        + (f'<p class="note {job.status.value}">{note}</p>' if note else "")
+        + (
+            f'<div class="lines" data-job="{job.id}" data-live="{live}" tabindex="0">{body}</div>'
+            '<button type="button" class="jump" hidden>Jump to live ↓</button>'
+            if body or live
+            else ""
+        )
+    )
+
+
+TRANSCRIPT_JS = """
+let follow = true, job = null, saved = 0;
+const lines = () => element.querySelector('.lines');
+const jump = () => element.querySelector('.jump');
+const atBottom = (box) => box.scrollHeight - box.scrollTop - box.clientHeight < 32;
+element.addEventListener('scroll', (event) => {
+  const box = lines();
+  if (event.target !== box) return;
+  saved = box.scrollTop;
+  follow = atBottom(box);
+  const button = jump();
+  if (button) button.hidden = follow || box.dataset.live !== '1';
+}, true);
+element.addEventListener('click', (event) => {
+  const box = lines();
+  if (event.target.closest('.jump') && box) {
+    follow = true;
+    box.scrollTop = box.scrollHeight;
+    event.target.closest('.jump').hidden = true;
+  } else if (event.target.closest('.copy') && box) {
+    const text = Array.from(box.querySelectorAll('.text')).map(t => t.textContent).join('\\n');
+    navigator.clipboard?.writeText(text);
+    const copy = event.target.closest('.copy');
+    copy.textContent = 'Copied';
+    setTimeout(() => { copy.textContent = 'Copy text'; }, 1500);
+  }
+});
+const place = () => {
+  const box = lines();
+  if (!box) return;
+  if (box.dataset.job !== job) {
+    job = box.dataset.job;
+    follow = box.dataset.live === '1';
+    box.scrollTop = follow ? box.scrollHeight : 0;
+  } else if (follow) {
+    box.scrollTop = box.scrollHeight;
+  } else {
+    box.scrollTop = saved;
+  }
+  saved = box.scrollTop;
+  const button = jump();
+  if (button) button.hidden = follow || box.dataset.live !== '1';
+};
+watch('body', place);
+place();
+"""
+
+TRANSCRIPT_CSS = """
+.head { display: flex; gap: 10px; align-items: baseline; flex-wrap: wrap; margin-bottom: 6px; }
+.title { font-weight: 600; overflow-wrap: anywhere; }
+.lang { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+.tools { margin-left: auto; }
+.copy, .jump { font-size: var(--text-sm); padding: 2px 10px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--button-secondary-border-color);
+  background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); }
+.jump[hidden] { display: none; }
+.jump { position: sticky; bottom: 8px; float: right; margin-top: -40px; margin-right: 12px; }
+.note { margin: 4px 0 8px; color: var(--body-text-color-subdued); }
+.note.failed { color: #d93b3b; }
+.placeholder { padding: 16px; color: var(--body-text-color-subdued); }
+.lines { height: 52vh; min-height: 220px; overflow-y: auto; padding: 8px 10px;
+  border: 1px solid var(--border-color-primary); border-radius: 8px;
+  background: var(--block-background-fill);
+  font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: var(--text-md); }
+.seg { margin: 0 0 4px; display: flex; gap: 10px; }
+.time { flex: none; color: var(--body-text-color-subdued); }
+.text { overflow-wrap: anywhere; }
+"""
