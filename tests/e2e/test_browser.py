@@ -394,3 +394,40 @@ def test_a_page_on_another_site_cannot_submit_jobs(server: str, playwright: Play
         assert headers["x-frame-options"] == "DENY"
     finally:
         browser.close()
+
+
+@pytest.mark.timeout(120)
+def test_options_survive_a_reload_and_formats_change_after_a_file_finished(
+    server: str, page: Page
+) -> None:
+    """Issue 12, items 5 and 6: what a person chose stays; ticking json later offers json."""
+    page.goto(server)
+    options = page.get_by_role("button", name=re.compile(r"^Options · tiny\.en · auto · txt, srt"))
+    expect(options).to_be_visible()
+    options.click()
+    page.locator("#opt-beam_size input[type=number]").fill("2")
+    page.locator("#opt-beam_size input[type=number]").press("Enter")
+    page.get_by_label("vtt").check()
+    expect(page.get_by_role("button", name=re.compile("txt, srt, vtt"))).to_be_visible()
+
+    page.reload()
+    expect(page.get_by_role("button", name=re.compile("txt, srt, vtt"))).to_be_visible()
+    page.get_by_role("button", name=re.compile(r"^Options")).click()
+    expect(page.locator("#opt-beam_size input[type=number]")).to_have_value("2")
+    expect(page.get_by_label("vtt")).to_be_checked()
+
+    page.locator("input[type=file]").first.set_input_files([str(DATA / "second_speech.wav")])
+    expect(page.locator("#files")).to_contain_text("second_speech")
+    page.locator("#transcribe").click()
+    card = page.locator("#queue [data-job]", has_text="second_speech.wav")
+    expect(card.locator(".chip")).to_have_text("completed", timeout=WAIT_MS)
+    downloads = page.locator("#downloads")
+    for ext in ("txt", "srt", "vtt"):
+        expect(downloads.locator(f"a[href$='/second_speech.{ext}']")).to_have_count(1)
+    expect(downloads.locator("a[href$='.json']")).to_have_count(0)
+    # Ticked after the file finished: json is offered at once, and the zip follows.
+    page.get_by_role("checkbox", name="json", exact=True).check()
+    expect(downloads.locator("a[href$='/second_speech.json']")).to_have_count(1)
+    expect(page.locator("#zip a")).to_have_attribute("href", re.compile("json"))
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "options-formats.png"), full_page=True)

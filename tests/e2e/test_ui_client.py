@@ -146,7 +146,9 @@ def test_transcribe_streams_live_then_offers_files_and_zip(
     response = httpx.get(url, timeout=30)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/zip"
-    assert "transcripts.zip" in response.headers["content-disposition"]
+    assert re.search(
+        r'filename="whisper-ui-\d{4}-\d\d-\d\d\.zip"', response.headers["content-disposition"]
+    ), response.headers["content-disposition"]
     assert not list(server_data.rglob("*.zip")), "no zip is kept on disk"
     token_url = url.split("?", 1)[0]
     forged = token_url.replace("/downloads/", "/downloads/x", 1)
@@ -168,7 +170,8 @@ def test_cancel_a_running_job_then_retry_it_in_its_place(
     client = new_client()
 
     def long_is_running(update: tuple[Any, ...]) -> bool:
-        return status_of(update, LONG).startswith("running")
+        """Running, with some text decoded already (so a cancel leaves a partial)."""
+        return status_of(update, LONG).startswith("running") and bool(transcript(update))
 
     job = submit(client, LONG, "not_audio.mp3")
     updates = collect(job, until=long_is_running)
@@ -185,9 +188,14 @@ def test_cancel_a_running_job_then_retry_it_in_its_place(
     final = rest[-1] if rest else client.predict(api_name="/watch")
     assert status_of(final, LONG) == "cancelled"
     assert {c["name"]: c["actions"] for c in cards(final)}[LONG] == ["retry", "delete"]
-    # The text decoded before the cancel stays readable.
+    # The text decoded before the cancel stays readable, and downloadable.
     opened = act(client, ids[LONG], "open")
     assert "Cancelled" in transcript_note(opened)
+    partial_files = [Path(p) for p in value_of(opened[DOWNLOADS])]
+    assert sorted(p.suffix for p in partial_files) == [".srt", ".txt"]
+    assert words(next(p for p in partial_files if p.suffix == ".txt").read_text()) & {
+        "chapter", "ocean", "planet",
+    }  # fmt: skip
 
     # Retrying the cancelled one runs it again to the end, in the same place in the list.
     retried = collect(client.submit(action(ids[LONG], "retry"), api_name="/act"))

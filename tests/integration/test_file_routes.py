@@ -20,6 +20,7 @@ from gradio_client import Client, handle_file
 
 from tests.conftest import DATA, in_process_api, wait_until
 from tests.server import Server, running_server, start_server, stop_server
+from tests.ui_outputs import DOWNLOADS, ZIP, value_of
 from whisper_ui.config import Settings
 from whisper_ui.jobs.retention import PARTIAL_IDLE_S, Retention
 
@@ -55,12 +56,13 @@ def alices_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ser
             )
             final = list(job)[-1]
             # Her own downloads came back through the guarded file route.
-            assert [Path(p).suffix for p in final[4]] == [".txt", ".srt"], final[4]
-            assert all(Path(p).read_text() for p in final[4])
+            files = value_of(final[DOWNLOADS])
+            assert [Path(p).suffix for p in files] == [".txt", ".srt"], final[DOWNLOADS]
+            assert all(Path(p).read_text() for p in files)
         finally:
             client.close()
-        link = re.search(r'href="([^"]+)"', str(final[5]))
-        assert link, final[5]
+        link = re.search(r'href="([^"]+)"', str(value_of(final[ZIP])))
+        assert link, final[ZIP]
         yield server, html.unescape(link.group(1))
 
 

@@ -26,10 +26,10 @@ from whisper_ui.domain import TERMINAL, Job, JobEvent, JobStateError, JobStatus,
 from whisper_ui.export import FORMATS
 from whisper_ui.jobs.intake import discard, stage_file
 from whisper_ui.jobs.queue import QueueFull
-from whisper_ui.languages import language_choices
+from whisper_ui.languages import NAMES, language_choices
 from whisper_ui.options import OptionsError
 from whisper_ui.services import Services
-from whisper_ui.ui import view
+from whisper_ui.ui import prefs, view
 from whisper_ui.ui.controls import Control, build_controls, option_changes
 from whisper_ui.ui.downloads import Downloads
 from whisper_ui.ui.identity import client_id
@@ -166,7 +166,11 @@ class WebUI:
         return transcript_html(job, segments, info)
 
     async def _downloads(self, owner: str, job: Job | None) -> list[str] | None:
-        if job is None or job.status is not JobStatus.COMPLETED:
+        """The open file's transcript in the chosen formats: a finished one, or what a
+        cancelled one had decoded (nothing for a cancelled one with no text)."""
+        if job is None or job.status not in (JobStatus.COMPLETED, JobStatus.CANCELLED):
+            return None
+        if job.status is JobStatus.CANCELLED and not self.services.registry.segments(job.id):
             return None
         return await self.downloads.files(job, self._formats_of(owner))
 
@@ -330,6 +334,38 @@ class WebUI:
             gr.update(value="", visible=False),
         )
 
+    async def formats_changed(
+        self, formats: list[str] | None, request: gr.Request
+    ) -> tuple[Any, Any]:
+        """New formats apply at once: the open file is exported again in them."""
+        owner = owner_of(request)
+        self._formats[owner] = tuple(f for f in FORMATS if f in (formats or []))
+        jobs = self.jobs_of(owner)
+        files = await self._downloads(owner, self._own(owner, self._selected.get(owner)))
+        return gr.update(value=files, visible=bool(files)), self._zip(owner, jobs)
+
+    def _wire_prefs(
+        self, blocks: gr.Blocks, options_box: gr.Accordion, formats: Any, models: list[str]
+    ) -> None:
+        """Options remembered in the browser (ui/prefs.py) and summed up in the
+        accordion's label."""
+        saved = gr.BrowserState({}, storage_key=prefs.STORAGE_KEY)
+        inputs = [*(c.component for c in self._controls), formats]
+        allowed = {"model": models, "language": ["auto", *NAMES]}
+
+        def remember(*values: Any) -> tuple[dict[str, Any], Any]:
+            snap = prefs.snapshot(self._controls, values)
+            return snap, gr.Accordion(label=prefs.summary(snap))
+
+        def restore(kept: Any) -> list[Any]:
+            values = prefs.restored(self._controls, kept, allowed)
+            return [gr.skip() if v is None else v for v in values]
+
+        private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+        for component in inputs:
+            component.change(remember, inputs, [saved, options_box], **private)
+        blocks.load(restore, [saved], inputs, **private)
+
     def resources(self) -> str:
         return view.resources_markdown(self.services.status())
 
@@ -351,10 +387,16 @@ class WebUI:
                         file_types=MEDIA_EXTENSIONS,
                         elem_id="files",
                     )
-                    with gr.Accordion("Options", open=False):
+                    defaults = settings.default_options()
+                    first = {
+                        "model": defaults.model,
+                        "language": defaults.language or "auto",
+                        "task": defaults.task,
+                        prefs.FORMATS_KEY: DEFAULT_FORMATS,
+                    }
+                    with gr.Accordion(prefs.summary(first), open=False) as options_box:
                         self._controls = build_controls(
-                            settings.default_options(),
-                            {"model": models, "language": language_choices()},
+                            defaults, {"model": models, "language": language_choices()}
                         )
                         model_note = gr.Markdown(visible=False, elem_id="model-note")
                         formats = gr.CheckboxGroup(
@@ -411,6 +453,11 @@ class WebUI:
                     self.model_changed, [by_name["model"]], list(switch), **private
                 )
                 blocks.load(self.model_changed, [by_name["model"]], list(switch), **private)
+            self._wire_prefs(blocks, options_box, formats, models)
+            formats.change(
+                self.formats_changed, [formats], [downloads, zip_button],
+                api_visibility="private", **live,
+            )  # fmt: skip
             timer.tick(self.resources, None, [resources], show_progress="hidden")
             blocks.load(self.watch, None, view_outputs, **live)
         built: gr.Blocks = blocks

@@ -23,12 +23,14 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Path as Path_
 from fastapi.responses import StreamingResponse
 
 from whisper_ui.domain import Job, JobStatus, Transcript
@@ -39,7 +41,7 @@ from whisper_ui.names import content_disposition, safe_stem, unique_stems
 from whisper_ui.ui.files import FileGrants, GradioLogins
 
 ROUTE = "/downloads"
-ZIP_NAME = "transcripts.zip"
+ZIP_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}\.zip$"
 _SPOOL_BYTES = 8 * 2**20  # a larger zip spills to an unnamed temporary file
 _CHUNK = 64 * 1024
 
@@ -113,7 +115,7 @@ class Downloads:
 
     def zip_url(self, owner: str, formats: Sequence[str]) -> str:
         query = urllib.parse.urlencode({"formats": ",".join(formats)})
-        return f"{ROUTE}/{self.token(owner)}/{ZIP_NAME}?{query}"
+        return f"{ROUTE}/{self.token(owner)}/{zip_name()}?{query}"
 
     def zip_link(self, owner: str, jobs: Sequence[Job], formats: Sequence[str]) -> str:
         """The "Download all" link for the page ("" when nothing has finished)."""
@@ -122,7 +124,7 @@ class Downloads:
             return ""
         url = html.escape(self.zip_url(owner, formats), quote=True)
         label = f"Download all ({done} finished, zip)"
-        return f'<a class="zip-link" href="{url}" download="{ZIP_NAME}">{label}</a>'
+        return f'<a class="zip-link" href="{url}" download="{zip_name()}">{label}</a>'
 
     def finished(self, owner: str) -> list[tuple[str, Transcript]]:
         """(unique stem, transcript) of `owner`'s finished jobs, oldest first; read on
@@ -145,9 +147,12 @@ class Downloads:
     def router(self) -> APIRouter:
         router = APIRouter(prefix=ROUTE, include_in_schema=False)
 
-        @router.get(f"/{{token}}/{ZIP_NAME}")
+        @router.get("/{token}/{name}")
         async def download_zip(
-            request: Request, token: str, formats: str = Query("txt,srt", max_length=64)
+            request: Request,
+            token: str,
+            name: str = Path_(pattern=ZIP_NAME_PATTERN),
+            formats: str = Query("txt,srt", max_length=64),
         ) -> StreamingResponse:
             with self._lock:
                 owner = self._owners.get(token)
@@ -166,10 +171,16 @@ class Downloads:
             return StreamingResponse(
                 _chunks(spool),
                 media_type="application/zip",
-                headers={"Content-Disposition": content_disposition(ZIP_NAME)},
+                headers={"Content-Disposition": content_disposition(name)},
             )
 
         return router
+
+
+def zip_name(now: float | None = None) -> str:
+    """A zip named for the day it was made, so downloads on different days do not
+    overwrite each other in the person's Downloads folder."""
+    return time.strftime("whisper-ui-%Y-%m-%d.zip", time.localtime(now))
 
 
 def _spooled_zip(items: Sequence[tuple[str, Transcript]], formats: tuple[str, ...]) -> BinaryIO:
