@@ -431,3 +431,57 @@ def test_options_survive_a_reload_and_formats_change_after_a_file_finished(
     expect(page.locator("#zip a")).to_have_attribute("href", re.compile("json"))
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "options-formats.png"), full_page=True)
+
+
+CONTRAST_JS = """
+(selector) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).slice(0, 3).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (e) => {
+    for (; e; e = e.parentElement) {
+      const c = getComputedStyle(e).backgroundColor;
+      if (c && !c.startsWith('rgba(0, 0, 0, 0)') && c !== 'transparent') return c;
+    }
+    return 'rgb(255, 255, 255)';
+  };
+  return Array.from(document.querySelectorAll(selector)).map((e) => {
+    const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(rgb(background(e)))];
+    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  });
+}
+"""
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_phone_gets_one_card_per_file_and_no_sideways_scroll(
+    server: str, browser: Browser, scheme: str
+) -> None:
+    """Issue 12, item 7: 390 px wide, in light and dark mode."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme=scheme)
+    context.set_default_timeout(WAIT_MS)
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/?__theme={scheme}")
+        names = ["second_speech.wav", "not_audio.mp3", "speech.wav"]
+        page.locator("input[type=file]").first.set_input_files([str(DATA / n) for n in names])
+        expect(page.locator("#files")).to_contain_text("not_audio")
+        page.locator("#transcribe").click()
+        cards = page.locator("#queue [data-job]")
+        expect(cards).to_have_count(3)
+        expect(page.locator("#queue .chip.completed")).to_have_count(2, timeout=WAIT_MS)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        boxes = [cards.nth(i).bounding_box() for i in range(3)]
+        assert all(b is not None and b["x"] >= 0 and b["x"] + b["width"] <= 390 for b in boxes)
+        assert len({round(b["x"]) for b in boxes if b}) == 1, boxes  # one column of cards
+        # Every name, chip, reason and transcript line is legible (WCAG AA, 4.5:1).
+        for selector in ("#queue .name", "#queue .chip", "#queue .reason", "#transcript .text"):
+            ratios = page.evaluate(CONTRAST_JS, selector)
+            assert ratios and min(ratios) >= 4.5, (scheme, selector, ratios)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"phone-{scheme}.png"), full_page=True)
+    finally:
+        context.close()

@@ -217,7 +217,7 @@ QUEUE_CSS = """
 .chip.completed { background: #dcf3e5; color: #146c3a; }
 .chip.failed { background: #fbe1e1; color: #a42323; }
 .chip.cancelled { background: #f8ebcf; color: #7c5408; }
-.reason { font-size: var(--text-sm); color: #c02a2a; margin-top: 2px; overflow-wrap: anywhere; }
+.reason { font-size: var(--text-sm); color: var(--error-text-color, #c02a2a); margin-top: 2px; overflow-wrap: anywhere; }
 .bar { height: 4px; border-radius: 2px; background: var(--background-fill-secondary);
   margin-top: 6px; overflow: hidden; }
 .bar span { display: block; height: 100%; background: #2f6fde; transition: width .4s; }
