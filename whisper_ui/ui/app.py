@@ -65,6 +65,15 @@ CSS = """
 
 Outputs = tuple[Any, ...]
 
+# Pressing Transcribe is the gesture a browser needs to ask for notifications (sent by
+# QUEUE_JS when the batch is done and the tab is hidden); the inputs pass through.
+ASK_TO_NOTIFY_JS = """(...inputs) => {
+  if ('Notification' in window && Notification.permission === 'default') {
+    Notification.requestPermission().catch(() => {});
+  }
+  return inputs;
+}"""
+
 
 def owner_of(request: gr.Request | None) -> str:
     """A logged-in user owns their jobs; else the browser (cookie); else the page session."""
@@ -441,6 +450,7 @@ class WebUI:
                 self.transcribe,
                 [files, *(c.component for c in self._controls), formats],
                 [*view_outputs, files],
+                js=ASK_TO_NOTIFY_JS,
                 api_name="transcribe",
                 **live,
             )
