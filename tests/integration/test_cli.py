@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import re
+import select
+import shlex
+import struct
 import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 
 import pytest
 
+import whisper_ui
 from tests.conftest import DATA, words
+from whisper_ui.cli import EXAMPLES, build_parser
 
 pytestmark = pytest.mark.integration
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a CLI run: offline, and no inherited terminal size or colour
+    setting, so what a test sees does not depend on the shell that started pytest."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    for name in ("COLUMNS", "LINES", "NO_COLOR"):
+        env.pop(name, None)
+    return {**env, **extra}
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = cli_env()
     return subprocess.run(
         [sys.executable, "-m", "whisper_ui.cli", *args],
         capture_output=True,
@@ -117,3 +136,175 @@ def test_models_lists_the_catalog_with_offline_availability() -> None:
     assert any(
         line.startswith("large-v3 ") and " no " in line for line in result.stdout.splitlines()
     )
+
+
+ESCAPE = "\x1b"
+SPEED = r"\d+(\.\d)?x"
+
+
+def run_in_pty(*args: str, term: str, timeout: float = 240) -> tuple[int, str]:
+    """Run the CLI with stdout and stderr on a pseudo-terminal, as in a user's shell,
+    and return (exit status, everything it drew). The terminal's own newline
+    translation (\\n -> \\r\\n) is undone, so a "\\r" left in the text is the CLI's."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "whisper_ui.cli", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+        env=cli_env(TERM=term),
+    )
+    os.close(slave)
+    drawn = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed its end
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        else:
+            pytest.fail(f"whisper-ui {' '.join(args)} did not finish in {timeout} s")
+        status = proc.wait(timeout=30)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return status, drawn.decode("utf-8").replace("\r\n", "\n")
+
+
+def test_version_prints_the_package_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"whisper-ui {whisper_ui.__version__}"
+
+
+@pytest.mark.parametrize("command", ["", "serve", "transcribe", "devices", "models"])
+def test_help_shows_examples_and_defaults(command: str) -> None:
+    result = run_cli(*command.split(), "--help")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    examples = text.split("examples:\n", 1)[1]
+    assert f"  whisper-ui {command}".rstrip() in examples
+    assert "UNSET" not in text and "(default: None)" not in text and "(default: False)" not in text
+    expected = {
+        "serve": ["(default: 7860)", "(default: 127.0.0.1)", "(default: tiny.en)"],
+        "transcribe": ["(default: txt)", "(default: tiny.en)", "(default: auto)"],
+        "devices": ["(default: auto)"],
+    }
+    for shown in expected.get(command, []):
+        assert shown in " ".join(text.split()), shown  # help wraps long lines
+
+
+def test_every_example_in_the_help_parses() -> None:
+    """The epilogs are real invocations: each one is a valid command line."""
+    parser = build_parser()
+    for epilog in EXAMPLES.values():
+        for line in epilog.splitlines():
+            if not line.startswith("  whisper-ui ") or "--help" in line:
+                continue
+            argv = shlex.split(line.split("#")[0])[1:]
+            args = parser.parse_args(argv)
+            assert args.command == argv[0], line
+
+
+def test_piped_output_is_plain_lines_and_a_summary(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_cli(
+        "transcribe",
+        str(DATA / "speech.wav"),
+        str(DATA / "not_audio.mp3"),
+        "--format",
+        "txt,srt",
+        "-o",
+        str(out),
+        "--beam-size",
+        "1",
+    )
+    assert result.returncode == 1, result.stderr
+    for stream in (result.stdout, result.stderr):
+        assert "\r" not in stream and ESCAPE not in stream
+    lines = result.stdout.splitlines()
+    written = f"{out / 'speech.txt'}, {out / 'speech.srt'}"
+    assert any(re.fullmatch(r"start +speech\.wav +0:10 of audio", line) for line in lines)
+    done = [line for line in lines if line.startswith("done ") and "speech.wav" in line]
+    assert len(done) == 1 and done[0].endswith(f"→ {written}")
+    assert re.search(rf"0:10 in [\d.]+ s · {SPEED}", done[0]), done[0]
+    summary = lines[lines.index("Summary:") + 1 :]
+    assert summary[0].startswith("  done    speech.wav") and summary[0].endswith(written)
+    assert re.fullmatch(
+        r"  failed  not_audio\.mp3 +not a recognised audio or video file", summary[1]
+    )
+    assert re.fullmatch(
+        rf"1 of 2 files written, 1 failed · 0:10 of audio in [\d.]+ s · {SPEED}", summary[2]
+    )
+    assert result.stderr.splitlines() == [
+        "error: not_audio.mp3: not a recognised audio or video file"
+    ]
+    assert {"lazy", "tuesday", "weather"} <= words((out / "speech.txt").read_text())
+
+
+def test_on_a_terminal_lines_redraw_in_place_then_a_summary(tmp_path: Path) -> None:
+    status, drawn = run_in_pty(
+        "transcribe",
+        str(DATA / "speech.wav"),
+        str(DATA / "not_audio.mp3"),
+        "-o",
+        str(tmp_path),
+        "--beam-size",
+        "1",
+        term="xterm-256color",
+    )
+    assert status == 1, drawn
+    assert "\r" in drawn and f"{ESCAPE}[J" in drawn, "the live lines are redrawn in place"
+    assert re.search(r"speech\.wav +\d:\d\d/0:10 · ", drawn), "a line for the running file"
+    assert re.search(r"Total +\d:\d\d/0:10 · \d of 2 done", drawn), "a line for the batch"
+    assert "error: not_audio.mp3: not a recognised audio or video file\n" in drawn
+    assert re.search(r"\r(\x1b\[\d+A)?\x1b\[J\nSummary:\n", drawn), "block erased first"
+    summary = drawn.split("Summary:\n", 1)[1].splitlines()
+    assert re.search(rf"speech\.wav +0:10 in [\d.]+ s · {SPEED} → ", summary[0]), summary
+    assert summary[0].endswith(f"→ {tmp_path / 'speech.txt'}")
+    assert f"{ESCAPE}[32mdone{ESCAPE}[0m" in summary[0] and "not_audio.mp3" in summary[1]
+    assert re.fullmatch(rf"1 of 2 files written, 1 failed · .* · {SPEED}", summary[2])
+    assert {"lazy", "weather"} <= words((tmp_path / "speech.txt").read_text())
+
+
+def test_a_dumb_terminal_gets_one_line_redrawn_and_no_escapes(tmp_path: Path) -> None:
+    status, drawn = run_in_pty(
+        "transcribe", str(DATA / "speech.wav"), "-o", str(tmp_path), "--beam-size", "1", term="dumb"
+    )
+    assert status == 0, drawn
+    assert ESCAPE not in drawn and "\r" in drawn
+    assert re.search(r"speech\.wav +\d:\d\d/0:10 · ", drawn)
+    last = drawn.splitlines()[-1]
+    assert re.fullmatch(rf"1 of 1 file written · 0:10 of audio in [\d.]+ s · {SPEED}", last)
+
+
+def test_a_transcript_that_cannot_be_written_fails_that_file_alone(tmp_path: Path) -> None:
+    (tmp_path / "speech.txt").mkdir()  # where speech.wav's transcript should go
+    (tmp_path / "speech.txt" / "keep").write_text("not empty")
+    result = run_cli(
+        "transcribe",
+        str(DATA / "speech.wav"),
+        str(DATA / "second_speech.wav"),
+        "-o",
+        str(tmp_path),
+        "--beam-size",
+        "1",
+        "--no-progress",
+    )
+    assert result.returncode == 1, result.stderr
+    (error,) = result.stderr.splitlines()
+    assert error.startswith(f"error: speech.wav: could not write its transcript: {tmp_path}")
+    assert "Traceback" not in result.stderr
+    assert {"red", "car", "church"} <= words((tmp_path / "second_speech.txt").read_text())
+    assert "1 of 2 files written, 1 failed" in result.stdout
