@@ -89,11 +89,14 @@ async def until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 @asynccontextmanager
-async def in_process_api(settings: Any, credentials: Any = None) -> AsyncIterator[tuple[Any, Any]]:
+async def in_process_api(
+    settings: Any, credentials: Any = None, *, persist: bool = False
+) -> AsyncIterator[tuple[Any, Any]]:
     """(httpx client, services) for the API on `settings`, in process: an ASGI transport
     straight into the FastAPI app, with the services started and stopped around it
     (ASGITransport does not run the app's lifespan). For tests where no server is the
-    point."""
+    point; `persist` keeps the jobs in <data_dir>/jobs.sqlite3, as the server does, so
+    a second one on the same settings is a restart."""
     import httpx
     from fastapi import FastAPI
 
@@ -101,7 +104,7 @@ async def in_process_api(settings: Any, credentials: Any = None) -> AsyncIterato
     from whisper_ui.auth import Credentials
     from whisper_ui.services import build_services
 
-    services = build_services(settings)
+    services = build_services(settings, persist=persist)
     app = FastAPI()
     include_api(app, services, credentials or Credentials())
     await services.start()

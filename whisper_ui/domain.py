@@ -139,6 +139,24 @@ class Job:
     attempts: int = 0
     device: str | None = None
     error: str | None = None
+    # What a person should know about a job that still completed (the file ends early,
+    # no speech found): each said once, in the order found; see WarningAdded.
+    warnings: tuple[str, ...] = ()
+
+
+NO_SPEECH = "no speech found"
+"""The warning of a completed job whose transcript has no text: its exports are empty
+(a zip leaves them out), so the person is told why rather than left to wonder."""
+
+
+def no_speech(transcript: Transcript) -> bool:
+    """True when a finished transcript holds no words at all (see NO_SPEECH).
+
+    Only "nothing at all": "little text for its length" would flag quiet recordings
+    with a few words in them, and without VAD tiny.en writes "You" into silence, so
+    a words-per-minute bound would warn on speech and miss silence alike.
+    """
+    return not transcript.text
 
 
 # ---- events -----------------------------------------------------------------
@@ -203,11 +221,31 @@ class Failed:
 
 
 @dataclass(frozen=True)
+class WarningAdded:
+    """Something a person should know about a job that goes on (it is added to
+    `Job.warnings`): written for a person, without the file's name in front."""
+
+    job_id: str
+    message: str
+    kind: Literal["warning"] = field(default="warning", init=False)
+
+
+@dataclass(frozen=True)
 class Cancelled:
     job_id: str
     kind: Literal["cancelled"] = field(default="cancelled", init=False)
 
 
-JobEvent = Queued | Started | Progress | InfoReady | SegmentAdded | Completed | Failed | Cancelled
+JobEvent = (
+    Queued
+    | Started
+    | Progress
+    | InfoReady
+    | SegmentAdded
+    | WarningAdded
+    | Completed
+    | Failed
+    | Cancelled
+)
 
 TERMINAL_EVENTS = (Completed, Failed, Cancelled)

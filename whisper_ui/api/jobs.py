@@ -110,8 +110,10 @@ def jobs_router(services: Services, owner: OwnerDependency) -> APIRouter:
         """Server-sent events: the job's history first, then live events until a terminal one.
 
         Each message has `event:` = the event kind (queued, started, info, progress,
-        segment, completed, failed, cancelled), `id:` = its index in the job's log, and
-        JSON `data`. Reconnect with Last-Event-ID to continue without repeats.
+        segment, warning, completed, failed, cancelled), `id:` = its index in the job's
+        log, and JSON `data`; a `warning` (`message`: e.g. the file ends early) is also
+        kept in the job's `warnings`. Reconnect with Last-Event-ID to continue without
+        repeats.
         """
         owned_job(services, job_id, who)
         after = -1 if last_event_id is None else last_event_id

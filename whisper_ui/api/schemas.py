@@ -44,6 +44,14 @@ class JobOut(BaseModel):
     finished_at: float | None
     device: str | None
     error: str | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What to know about a job that completed anyway, in words, e.g. "
+        '"the file ends early (0.7 s of 9.8 s decoded)", "decoding stopped at 1:23 of '
+        '5:00: <reason>" (a damaged or cut-off file: the transcript covers only what '
+        'decoded) or "no speech found" (its exports are empty); [] when none. Also '
+        "streamed as `warning` events.",
+    )
     batch_id: str
     submitter: str
     options: OptionsOut  # type: ignore[valid-type]
@@ -62,6 +70,7 @@ class JobOut(BaseModel):
             finished_at=job.finished_at,
             device=job.device,
             error=job.error,
+            warnings=list(job.warnings),
             batch_id=job.batch_id,
             submitter=job.submitter,
             options=options_out(job.options),

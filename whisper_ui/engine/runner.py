@@ -16,8 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from whisper_ui import audio
-from whisper_ui.domain import Job, JobEvent, Resume, Transcript
+from whisper_ui.domain import Job, JobEvent, Resume, Transcript, WarningAdded
 from whisper_ui.engine.batcher import BatchSettings, transcribe_batched
 from whisper_ui.engine.pool import Lease
 from whisper_ui.engine.transcriber import transcribe
@@ -56,11 +59,23 @@ def batching_enabled(setting: str, kind: str) -> bool:
     return setting == "on"
 
 
+def decode_job(job: Job, emit: Emit) -> npt.NDArray[np.float32]:
+    """Decode the job's file; one that yields far less than its header says, or that
+    fails part way, goes on with what decoded and says so (a WarningAdded) rather than
+    ending "completed" with no hint that the file is damaged. AudioError when nothing
+    decodes at all."""
+    decoded = audio.decode_checked(job.path, name=job.name)
+    warning = decoded.warning
+    if warning is not None:
+        emit(WarningAdded(job.id, warning))
+    return decoded.samples
+
+
 def run_plain(
     job: Job, lease: Lease, resume: Resume, emit: Emit, should_cancel: Callable[[], bool]
 ) -> Transcript:
     """faster-whisper's own loop over the whole file (long files in pieces)."""
-    samples = audio.decode(job.path, name=job.name)
+    samples = decode_job(job, emit)
     return transcribe(
         lease.model,
         samples,
@@ -98,7 +113,7 @@ class JobRunner:
         if lease.device.kind == "cpu":  # never more concurrent batches than cores allow
             cores = lease.device.physical_cores or lease.device.logical_cores or 1
             calls = min(calls, max(1, cores // max(1, lease.cpu_threads)))
-        samples = audio.decode(job.path, name=job.name)
+        samples = decode_job(job, emit)
         return transcribe_batched(
             lease.model,
             samples,

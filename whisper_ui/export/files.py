@@ -18,12 +18,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from whisper_ui.domain import Transcript
+from whisper_ui.domain import Transcript, no_speech
 from whisper_ui.export import get_exporter, parse_formats
 from whisper_ui.names import FALLBACK_STEM, safe_stem, unique_stems
 
 __all__ = [
     "FALLBACK_STEM",
+    "has_text",
     "safe_stem",
     "unique_stems",
     "write_transcript",
@@ -91,8 +92,8 @@ def write_transcript(
 def zip_transcripts(
     items: Sequence[tuple[str, Transcript]], formats: str | Iterable[str], zip_path: Path
 ) -> Path:
-    """Write one zip file holding `<stem>.<ext>` for every (stem, transcript) and format
-    (see `write_zip`); a reader never sees half of it."""
+    """Write one zip file holding `<stem>.<ext>` for every (stem, transcript) with text
+    and format (see `write_zip`); a reader never sees half of it."""
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     with _atomic_file(zip_path) as handle:
         write_zip(items, formats, handle)
@@ -101,12 +102,16 @@ def zip_transcripts(
 
 def write_zip(
     items: Sequence[tuple[str, Transcript]], formats: str | Iterable[str], handle: BinaryIO
-) -> None:
-    """Write a zip of `<stem>.<ext>` for every (stem, transcript) and format to `handle`.
+) -> list[str]:
+    """Write a zip of `<stem>.<ext>` for every (stem, transcript) and format to `handle`;
+    return the stems left out because their transcript has no text.
 
-    Stems must be safe and distinct ignoring case (`unique_stems` makes
-    them so); duplicates would become entries that overwrite each other on
-    extraction. Everything is checked before the first byte is written.
+    A transcript without words (no speech, or a damaged file that decoded to almost
+    nothing) would be a set of empty files that look like a failed export; its job
+    says why instead ("no speech found"). Stems must be safe and distinct ignoring
+    case (`unique_stems` makes them so); duplicates would become entries that
+    overwrite each other on extraction. Everything is checked before the first byte is
+    written.
     """
     exporters = [get_exporter(f) for f in _format_list(formats)]
     seen: set[str] = set()
@@ -116,10 +121,19 @@ def write_zip(
             raise ValueError(f"duplicate output stem {stem!r} in zip; use unique_stems()")
         seen.add(stem.casefold())
     now = time.localtime()[:6]
+    skipped = [stem for stem, transcript in items if not has_text(transcript)]
     with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for stem, transcript in items:
+            if not has_text(transcript):
+                continue
             for exporter in exporters:
                 info = zipfile.ZipInfo(f"{stem}.{exporter.extension}", date_time=now)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = (0o100000 | _FILE_MODE) << 16  # regular file, rw-r--r--
                 archive.writestr(info, exporter.render(transcript).encode("utf-8"))
+    return skipped
+
+
+def has_text(transcript: Transcript) -> bool:
+    """Whether a transcript is worth a file in a zip: it has at least one word."""
+    return not no_speech(transcript)

@@ -2,10 +2,12 @@
 
 It is the only code that changes a job's status, and it does so in one call
 (`_move`): check the change against the lifecycle, store it in the registry, write it
-to the journal, publish its event. It admits one job at a time (the queue decides
-which, fairly), waits for a pool slot, and runs the job with `run` (engine/runner) in
-a thread; segments come back through `call_soon_threadsafe`. What is known about a
-job besides its status (segments, progress, stop flags) is kept by the JobRegistry.
+to the journal, publish its event. A job's warnings (a damaged file that still
+decoded in part, no speech found) are added the same way, by `_warn`. It admits one
+job at a time (the queue decides which, fairly), waits for a pool slot, and runs the
+job with `run` (engine/runner) in a thread; segments come back through
+`call_soon_threadsafe`. What is known about a job besides its status (segments,
+progress, stop flags) is kept by the JobRegistry.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any, Protocol
 
 from whisper_ui import audio
 from whisper_ui.domain import (
+    NO_SPEECH,
     TERMINAL,
     Cancelled,
     Completed,
@@ -41,7 +44,9 @@ from whisper_ui.domain import (
     TranscribeOptions,
     TranscriptInfo,
     Upload,
+    WarningAdded,
     check_transition,
+    no_speech,
 )
 from whisper_ui.engine.errors import TranscriptionCancelled, is_out_of_memory
 from whisper_ui.engine.pool import Lease, ModelSpec
@@ -202,6 +207,8 @@ class Dispatcher:
                 self.bus.publish(InfoReady(job.id, info))
             for segment in segments:
                 self.bus.publish(SegmentAdded(job.id, segment))
+            for warning in job.warnings:  # a resumed job finds them again: said once
+                self.bus.publish(WarningAdded(job.id, warning))
             if job.status is JobStatus.COMPLETED:
                 self.bus.publish(Completed(job.id, self.registry.seal(job.id)))
             elif job.status is JobStatus.FAILED:
@@ -378,6 +385,9 @@ class Dispatcher:
                 message = f"{job.name}: transcription failed ({type(exc).__name__}: {exc})"
                 self._move(job_id, JobStatus.FAILED, error=message)
         else:
+            transcript = registry.transcript(job_id)
+            if transcript is not None and no_speech(transcript):
+                self._warn(job_id, NO_SPEECH)
             self._move(job_id, JobStatus.COMPLETED)
 
     def _stopped(self, job_id: str) -> None:
@@ -423,7 +433,21 @@ class Dispatcher:
             self._record(job_id, lambda journal: journal.set_info(job_id, info))
         elif isinstance(event, Progress):
             self.registry.set_progress(job_id, event.fraction)
+        elif isinstance(event, WarningAdded):
+            self._warn(job_id, event.message)
+            return
         self.bus.publish(event)
+
+    def _warn(self, job_id: str, message: str) -> None:
+        """Add a warning to the job, journal and publish it; once only, because a job
+        resumed after a restart or an out-of-memory retry decodes its file again."""
+        job = self._job(job_id)
+        if message in job.warnings:
+            return
+        job = dataclasses.replace(job, warnings=(*job.warnings, message))
+        self.registry.put(job)
+        self._record(job_id, _saver(job))
+        self.bus.publish(WarningAdded(job_id, message))
 
     # ---- the single owner of status changes ----------------------------------
 

@@ -63,6 +63,7 @@ def _job_from_json(text: str) -> Job:
     data: dict[str, Any] = json.loads(text)
     opts = OPTIONS.from_dict(data.pop("options"))
     data["status"] = JobStatus(data["status"])
+    data["warnings"] = tuple(data.get("warnings") or ())  # JSON has lists; older rows none
     fields = {f.name for f in dataclasses.fields(Job)}
     return Job(options=opts, **{k: v for k, v in data.items() if k in fields})
 
@@ -99,7 +100,8 @@ class JobStore:
         self._db.execute("COMMIT")
 
     def save_job(self, job: Job) -> None:
-        """Insert or update a job (its status, times, error); keeps its original order."""
+        """Insert or update a job (its status, times, error, warnings); keeps its
+        original order."""
         with self._tx() as db:
             updated = db.execute(
                 "UPDATE jobs SET data = ? WHERE id = ?", (_job_to_json(job), job.id)

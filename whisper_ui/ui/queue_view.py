@@ -1,7 +1,8 @@
 """The queue as a list of files that is also the navigator: pure HTML from job state.
 
 Each file is a card: its name, a coloured status chip (queued #2 · ~0:08, running
-43 % · 0:12 left, completed, failed, cancelled), why it failed, a progress bar while
+43 % · 0:12 left, completed, completed · warning, failed, cancelled), why it failed or
+what to know about it (the file ends early, no speech found), a progress bar while
 it runs, and only the actions that apply to it. Above the cards, one line about the whole
 batch, which also becomes the tab title. Everything a user or a file supplied (names,
 error texts) is escaped here, in one place; the page's script (QUEUE_JS) only reads
@@ -41,7 +42,16 @@ def chip(row: JobRow, now: float, speed: float, slots: int) -> Chip:
             return Chip("running", "starting")
         eta = "" if left is None else f" · {clock(left)} left"
         return Chip("running", f"running {pct}{eta}")
+    if job.status is JobStatus.COMPLETED and job.warnings:
+        return Chip("warning", "completed · warning")
     return Chip(job.status.value, job.status.value)
+
+
+def _fit(text: str) -> str:
+    """`text` cut to fit a card's line (the whole of it goes in the title)."""
+    if len(text) > REASON_CHARS:
+        return text[: REASON_CHARS - 1].rstrip() + "…"
+    return text
 
 
 def failure_reason(row: JobRow) -> str:
@@ -49,10 +59,15 @@ def failure_reason(row: JobRow) -> str:
     job = row.job
     if job.status is not JobStatus.FAILED:
         return ""
-    reason = (job.error or "failed").removeprefix(job.name + ": ")
-    if len(reason) > REASON_CHARS:
-        reason = reason[: REASON_CHARS - 1].rstrip() + "…"
-    return reason
+    return _fit((job.error or "failed").removeprefix(job.name + ": "))
+
+
+def warning_text(row: JobRow) -> str:
+    """What to know about a job that completed anyway (its warnings, joined), or ""."""
+    job = row.job
+    if job.status is not JobStatus.COMPLETED or not job.warnings:
+        return ""
+    return "; ".join(job.warnings)
 
 
 def can_retry(row: JobRow) -> bool:
@@ -91,6 +106,12 @@ def _card(row: JobRow, selected: bool, now: float, speed: float, slots: int) -> 
     reason = failure_reason(row)
     if reason:
         bar = f'<div class="reason">{html.escape(reason)}</div>'
+    warning = warning_text(row)
+    if warning:
+        bar = (
+            f'<div class="warn" title="{html.escape(warning, quote=True)}">'
+            f"{html.escape(_fit(warning))}</div>"
+        )
     if job.status is JobStatus.RUNNING:
         pct = max(2, min(100, round(row.progress * 100)))
         bar = f'<div class="bar" aria-hidden="true"><span style="width:{pct}%"></span></div>'
@@ -204,6 +225,7 @@ QUEUE_CSS = """
 .card.completed { border-left-color: #1f9d55; }
 .card.failed { border-left-color: #d93b3b; }
 .card.cancelled { border-left-color: #c98a12; }
+.card.warning { border-left-color: #e8890c; }
 .top, .bottom { display: flex; gap: 8px; align-items: center; justify-content: space-between;
   min-width: 0; }
 .bottom { margin-top: 4px; }
@@ -217,7 +239,11 @@ QUEUE_CSS = """
 .chip.completed { background: #dcf3e5; color: #146c3a; }
 .chip.failed { background: #fbe1e1; color: #a42323; }
 .chip.cancelled { background: #f8ebcf; color: #7c5408; }
+.chip.warning { background: #fde3c4; color: #8a4500; }
 .reason { font-size: var(--text-sm); color: var(--error-text-color, #c02a2a); margin-top: 2px; overflow-wrap: anywhere; }
+/* A fixed amber box, not a text colour: legible (6.8:1) on light and dark cards alike. */
+.warn { font-size: var(--text-sm); color: #7a3d00; background: #fde3c4; border-radius: 4px;
+  padding: 1px 6px; margin-top: 4px; overflow-wrap: anywhere; }
 .bar { height: 4px; border-radius: 2px; background: var(--background-fill-secondary);
   margin-top: 6px; overflow: hidden; }
 .bar span { display: block; height: 100%; background: #2f6fde; transition: width .4s; }

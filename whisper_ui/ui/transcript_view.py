@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from whisper_ui.domain import Job, JobStatus, Segment, TranscriptInfo
+from whisper_ui.domain import NO_SPEECH, Job, JobStatus, Segment, TranscriptInfo
 from whisper_ui.languages import language_label
 from whisper_ui.ui.view import stamp
 
@@ -32,6 +32,17 @@ def language_note(info: TranscriptInfo | None) -> str:
     return f"{language_label(info.language)} · {round(info.language_probability * 100)} %"
 
 
+def completed_note(job: Job, *, has_text: bool) -> str:
+    """The note (HTML, escaped) over a completed transcript: its warnings (a damaged
+    file: the text covers only what decoded), and "No speech found" when it is empty;
+    "" for a complete file with words."""
+    found = [w for w in job.warnings if w != NO_SPEECH]
+    parts = [f"Warning: {html.escape(w)}." for w in found]
+    if not has_text:
+        parts.append("No speech found in this file.")
+    return " ".join(parts)
+
+
 def transcript_html(
     job: Job | None, segments: Sequence[Segment], info: TranscriptInfo | None
 ) -> str:
@@ -49,8 +60,8 @@ def transcript_html(
         note = "Transcribing… the first words appear here as soon as they are decoded."
     elif job.status is JobStatus.CANCELLED:
         note = "Cancelled: the text decoded before that is kept."
-    elif job.status is JobStatus.COMPLETED and not body:
-        note = "No speech found in this file."
+    elif job.status is JobStatus.COMPLETED:
+        note = completed_note(job, has_text=bool(body))
     language = language_note(info)
     live = int(job.status is JobStatus.RUNNING)
     return (
@@ -62,7 +73,7 @@ def transcript_html(
             else ""
         )
         + "</div>"
-        + (f'<p class="note {job.status.value}">{note}</p>' if note else "")
+        + (f'<p class="note {_note_kind(job)}">{note}</p>' if note else "")
         + (
             f'<div class="lines" data-job="{job.id}" data-live="{live}" tabindex="0">{body}</div>'
             '<button type="button" class="jump" hidden>Jump to live ↓</button>'
@@ -70,6 +81,13 @@ def transcript_html(
             else ""
         )
     )
+
+
+def _note_kind(job: Job) -> str:
+    """The note's colour class: its status, or `warning` for a completed job with some."""
+    if job.status is JobStatus.COMPLETED and job.warnings:
+        return "warning"
+    return job.status.value
 
 
 TRANSCRIPT_JS = """
@@ -131,6 +149,7 @@ TRANSCRIPT_CSS = """
 .jump { position: sticky; bottom: 8px; float: right; margin-top: -40px; margin-right: 12px; }
 .note { margin: 4px 0 8px; color: var(--body-text-color-subdued); }
 .note.failed { color: #d93b3b; }
+.note.warning { color: #7a3d00; background: #fde3c4; padding: 4px 8px; border-radius: 6px; }
 .placeholder { padding: 16px; color: var(--body-text-color-subdued); }
 .lines { height: 52vh; min-height: 220px; overflow-y: auto; padding: 8px 10px;
   border: 1px solid var(--border-color-primary); border-radius: 8px;
