@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import DATA, in_process_api, until, words
 from tests.spoken import found
 from whisper_ui.config import Settings
-from whisper_ui.domain import JobStatus, SegmentAdded, Upload
+from whisper_ui.domain import NO_SPEECH, JobStatus, SegmentAdded, Upload
 from whisper_ui.services import build_services
 
 pytestmark = pytest.mark.integration
@@ -72,7 +72,9 @@ async def test_a_cut_off_file_completes_with_a_warning_the_api_shows_and_a_resta
         for name, body in jobs.items():
             assert body["status"] == "completed", (name, body["error"])
 
-        assert jobs["cut.mp3"]["warnings"] == ["the file ends early (0.7 s of 9.8 s decoded)"]
+        # 0.65 s of speech may or may not give a word (VAD, beam): "no speech found" may follow.
+        first, *rest = jobs["cut.mp3"]["warnings"]
+        assert first == "the file ends early (0.7 s of 9.8 s decoded)" and rest in ([], [NO_SPEECH])
         (stopped,) = jobs["half.flac"]["warnings"]
         assert stopped.startswith("decoding stopped at 4.") and "of 9.8 s: invalid data" in stopped
         assert jobs["speech.mp3"]["warnings"] == []
@@ -87,7 +89,7 @@ async def test_a_cut_off_file_completes_with_a_warning_the_api_shows_and_a_resta
         listed = {j["id"]: j for j in (await client.get("/api/jobs")).json()["jobs"]}
         assert listed[ids["cut.mp3"]]["warnings"] == jobs["cut.mp3"]["warnings"]
         kinds = [e.kind for e in services.bus.history(ids["cut.mp3"])]
-        assert kinds.count("warning") == 1 and kinds.index("warning") < kinds.index("completed")
+        assert kinds.count("warning") == 1 + len(rest) and kinds[-1] == "completed"
 
     async with in_process_api(settings, persist=True) as (client, services):
         for name, job_id in ids.items():
@@ -95,7 +97,7 @@ async def test_a_cut_off_file_completes_with_a_warning_the_api_shows_and_a_resta
             assert body["status"] == "completed"
             assert body["warnings"] == jobs[name]["warnings"], name
         kinds = [e.kind for e in services.bus.history(ids["cut.mp3"])]
-        assert kinds.count("warning") == 1 and kinds[-1] == "completed"
+        assert kinds.count("warning") == 1 + len(rest) and kinds[-1] == "completed"
 
 
 async def test_a_resumed_cut_off_file_warns_once(tmp_path: Path) -> None:
