@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
@@ -485,3 +486,94 @@ def test_a_phone_gets_one_card_per_file_and_no_sideways_scroll(
         page.screenshot(path=str(ARTIFACTS / f"phone-{scheme}.png"), full_page=True)
     finally:
         context.close()
+
+
+@pytest.mark.timeout(180)
+def test_a_long_list_keeps_the_running_file_in_view_and_respects_a_scroll(
+    server: str, browser: Browser, tmp_path: Path
+) -> None:
+    """Issue 12, item 1: the list re-renders every second; it must not jump."""
+    context = browser.new_context(viewport={"width": 1366, "height": 700})
+    context.set_default_timeout(WAIT_MS)
+    try:
+        page = context.new_page()
+        page.goto(server)
+        files = []
+        for n in range(12):
+            copy = tmp_path / f"part_{n:02d}.wav"
+            shutil.copyfile(DATA / "second_speech.wav", copy)
+            files.append(str(copy))
+        page.locator("input[type=file]").first.set_input_files(files)
+        expect(page.locator("#files")).to_contain_text("part_11")
+        page.locator("#transcribe").click()
+        cards = page.locator("#queue [data-job]")
+        expect(cards).to_have_count(12)
+        in_view = """() => {
+          const list = document.querySelector('#queue .cards');
+          const running = Array.from(list.querySelectorAll('.card.running'));
+          const box = list.getBoundingClientRect();
+          return {late: running.some(c => +c.dataset.name.slice(5, 7) >= 7),
+                  shown: running.every(c => { const r = c.getBoundingClientRect();
+                    return r.top >= box.top - 1 && r.bottom <= box.bottom + 1; }),
+                  scrollable: list.scrollHeight > list.clientHeight};
+        }"""
+        seen = wait_until(
+            lambda: (v := page.evaluate(in_view))["late"] and v, 120, "a late file running"
+        )
+        assert seen["scrollable"], "twelve cards should not fit: the test would test nothing"
+        wait_until(lambda: page.evaluate(in_view)["shown"], 5, "the running file in view")
+        # The person scrolls the list to the top: it stays there through the updates.
+        page.locator("#queue .cards").hover()
+        page.mouse.wheel(0, -5000)
+        wait_until(
+            lambda: page.locator("#queue .cards").evaluate("list => list.scrollTop") == 0,
+            5, "the wheel scrolling the list up",
+        )  # fmt: skip
+        tops = []
+        for _ in range(6):
+            page.wait_for_timeout(500)
+            tops.append(page.locator("#queue .cards").evaluate("list => list.scrollTop"))
+        assert tops == [0] * 6, tops
+    finally:
+        context.close()
+
+
+@pytest.mark.timeout(240)
+def test_languages_by_name_and_german_speech_is_shown_as_german(
+    server: str, page: Page, tmp_path: Path
+) -> None:
+    """Issue 12, item 3, with the multilingual base model (an extra the suite installs)."""
+    german = tmp_path / "german.wav"
+    text = "Guten Morgen. Heute ist das Wetter sehr schön, und wir fahren mit dem Zug nach Berlin."
+    subprocess.run(
+        ["espeak-ng", "-v", "de", "-s", "140", "-w", str(german), text], check=True, timeout=60
+    )
+    page.goto(server)
+    page.get_by_role("button", name=re.compile(r"^Options")).click()
+    # The English-only default offers English only and no translation, and says why.
+    expect(page.locator("#model-note")).to_contain_text("understands English only")
+    expect(page.locator("#opt-task")).not_to_contain_text("translate")
+    model = page.locator("#opt-model input")
+    model.click()
+    page.get_by_role("option", name="base", exact=True).click()
+    expect(page.locator("#opt-task")).to_contain_text("translate")
+    expect(page.locator("#model-note")).to_be_hidden()
+    # Languages are names with codes, and typing part of a name finds it.
+    language = page.locator("#opt-language input")
+    language.click()
+    language.fill("germ")
+    expect(page.get_by_role("option", name="German (de)")).to_be_visible()
+    page.keyboard.press("Escape")
+    language.fill("")
+    page.get_by_role("option", name="Detect automatically").click()
+
+    page.locator("input[type=file]").first.set_input_files([str(german)])
+    expect(page.locator("#files")).to_contain_text("german")
+    page.locator("#transcribe").click()
+    card = page.locator("#queue [data-job]", has_text="german.wav")
+    expect(card.locator(".chip")).to_contain_text("completed", timeout=WAIT_MS * 3)
+    expect(page.locator("#transcript .lang")).to_have_text(re.compile(r"^German \(de\) · \d+ %$"))
+    heard = words(page.locator("#transcript .lines").inner_text())
+    assert heard & {"morgen", "wetter", "berlin", "zug", "heute"}, heard
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "german.png"), full_page=True)

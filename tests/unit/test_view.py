@@ -70,6 +70,10 @@ def test_chips_say_where_each_file_is() -> None:
     assert chip(row(JobStatus.QUEUED, position=1, duration=16.0), 0.0, 8.0, 1).text == (
         "queued · #2 · ~0:02"
     )
+    # A 4 s file in the queue is not "~0:00" away.
+    assert chip(row(JobStatus.QUEUED, position=0, duration=4.0), 0.0, 8.0, 1).text == (
+        "queued · #1 · ~0:01"
+    )
     running = chip(row(JobStatus.RUNNING, 0.43, started_at=100.0), 109.0, 8.0, 1)
     assert running.kind == "running" and running.text == "running 43 % · 0:12 left"
     assert chip(row(JobStatus.COMPLETED), 0.0, 8.0, 1).text == "completed"

@@ -34,13 +34,14 @@ def chip(row: JobRow, now: float, speed: float, slots: int) -> Chip:
     left = remaining(row, now, speed, slots)
     if job.status is JobStatus.QUEUED:
         place = "" if row.position is None else f"#{row.position + 1}"
-        wait = "" if left is None else f"~{clock(left)}"
+        # Never "~0:00" for a file that has not started: a second at least.
+        wait = "" if left is None else f"~{clock(max(1.0, left))}"
         return Chip("queued", " · ".join(p for p in ("queued", place, wait) if p))
     if job.status is JobStatus.RUNNING:
         pct = f"{round(row.progress * 100)} %"
         if row.progress <= 0 and left is None:
             return Chip("running", "starting")
-        eta = "" if left is None else f" · {clock(left)} left"
+        eta = "" if left is None else f" · {clock(max(1.0, left))} left"
         return Chip("running", f"running {pct}{eta}")
     if job.status is JobStatus.COMPLETED and job.warnings:
         return Chip("warning", "completed · warning")
@@ -192,8 +193,34 @@ element.addEventListener('keydown', (event) => {
     act(card, 'open');
   }
 });
+// The template re-renders on every update: keep the list where the person scrolled it,
+// and until they do, keep the first running file in view.
+let listTop = 0, scrolledAt = 0;
+element.addEventListener('scroll', (event) => {
+  if (event.target.classList && event.target.classList.contains('cards')) {
+    listTop = event.target.scrollTop;
+  }
+}, true);
+// What the person does to scroll (not the scroll events place() itself causes).
+for (const kind of ['wheel', 'touchstart', 'pointerdown', 'keydown']) {
+  element.addEventListener(kind, (event) => {
+    if (event.target.closest && event.target.closest('.cards')) scrolledAt = Date.now();
+  }, {capture: true, passive: true});
+}
+const place = () => {
+  const list = element.querySelector('.cards');
+  if (!list) return;
+  list.scrollTop = listTop;
+  const running = list.querySelector('.card.running');
+  if (running && Date.now() - scrolledAt > 10000) {
+    const card = running.getBoundingClientRect(), box = list.getBoundingClientRect();
+    if (card.top < box.top || card.bottom > box.bottom) list.scrollTop += card.top - box.top;
+  }
+  listTop = list.scrollTop;
+};
 let wasActive = false;
 const retitle = () => {
+  place();
   const batch = element.querySelector('[data-title]');
   document.title = batch ? batch.dataset.title : 'whisper-ui';
   const active = !!(batch && batch.dataset.active === '1');
@@ -240,7 +267,8 @@ QUEUE_CSS = """
 .chip.failed { background: #fbe1e1; color: #a42323; }
 .chip.cancelled { background: #f8ebcf; color: #7c5408; }
 .chip.warning { background: #fde3c4; color: #8a4500; }
-.reason { font-size: var(--text-sm); color: var(--error-text-color, #c02a2a); margin-top: 2px; overflow-wrap: anywhere; }
+.reason { font-size: var(--text-sm); color: var(--error-text-color, #c02a2a); margin-top: 2px;
+  overflow-wrap: anywhere; }
 /* A fixed amber box, not a text colour: legible (6.8:1) on light and dark cards alike. */
 .warn { font-size: var(--text-sm); color: #7a3d00; background: #fde3c4; border-radius: 4px;
   padding: 1px 6px; margin-top: 4px; overflow-wrap: anywhere; }
