@@ -104,7 +104,8 @@ def write_zip(
     items: Sequence[tuple[str, Transcript]], formats: str | Iterable[str], handle: BinaryIO
 ) -> list[str]:
     """Write a zip of `<stem>.<ext>` for every (stem, transcript) and format to `handle`;
-    return the stems left out because their transcript has no text.
+    return the stems left out because their transcript has no text. A stem may be
+    `folder/stem` (one level, both parts safe), for one folder per batch.
 
     A transcript without words (no speech, or a damaged file that decoded to almost
     nothing) would be a set of empty files that look like a failed export; its job
@@ -116,7 +117,9 @@ def write_zip(
     exporters = [get_exporter(f) for f in _format_list(formats)]
     seen: set[str] = set()
     for stem, _ in items:
-        _check_stem(stem)
+        # One folder level is allowed ("batch …/talk"): each part must be a safe stem.
+        for part in stem.split("/", 1):
+            _check_stem(part)
         if stem.casefold() in seen:
             raise ValueError(f"duplicate output stem {stem!r} in zip; use unique_stems()")
         seen.add(stem.casefold())

@@ -127,8 +127,12 @@ class Downloads:
         return f'<a class="zip-link" href="{url}" download="{zip_name()}">{label}</a>'
 
     def finished(self, owner: str) -> list[tuple[str, Transcript]]:
-        """(unique stem, transcript) of `owner`'s finished jobs, oldest first; read on
-        the loop, where the registry changes (transcripts themselves are immutable)."""
+        """(stem, transcript) of `owner`'s finished jobs, oldest first; read on the loop,
+        where the registry changes (transcripts themselves are immutable).
+
+        When two finished files have the same name (the same recording sent twice, or
+        "interview.mp3" from two days), each batch gets its own folder, named for when
+        it was sent, so the zip says which is which; otherwise the zip is flat."""
         jobs = sorted(
             (
                 j
@@ -137,8 +141,12 @@ class Downloads:
             ),
             key=lambda j: j.created_at,
         )
+        stems = unique_stems([j.name for j in jobs])
+        repeated = len({s.casefold() for s in map(safe_stem, (j.name for j in jobs))}) < len(jobs)
+        if repeated:
+            stems = _batch_stems(jobs)
         items = []
-        for stem, job in zip(unique_stems([j.name for j in jobs]), jobs, strict=True):
+        for stem, job in zip(stems, jobs, strict=True):
             transcript = self.registry.transcript(job.id)
             if transcript is not None:
                 items.append((stem, transcript))
@@ -175,6 +183,24 @@ class Downloads:
             )
 
         return router
+
+
+def _batch_stems(jobs: Sequence[Job]) -> list[str]:
+    """`batch YYYY-MM-DD HH.MM.SS/stem` per job: one folder per batch, named for when the
+    batch was sent (unique among themselves), stems unique within each folder."""
+    first: dict[str, float] = {}
+    for job in jobs:
+        key = job.batch_id or job.id
+        first[key] = min(first.get(key, job.created_at), job.created_at)
+    batches = sorted(first, key=lambda b: first[b])
+    labels = [time.strftime("batch %Y-%m-%d %H.%M.%S", time.localtime(first[b])) for b in batches]
+    folders = dict(zip(batches, unique_stems([f"{label}.x" for label in labels]), strict=True))
+    stems = [""] * len(jobs)
+    for batch in batches:
+        members = [i for i, j in enumerate(jobs) if (j.batch_id or j.id) == batch]
+        for i, stem in zip(members, unique_stems([jobs[i].name for i in members]), strict=True):
+            stems[i] = f"{folders[batch]}/{stem}"
+    return stems
 
 
 def zip_name(now: float | None = None) -> str:
