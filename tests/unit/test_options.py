@@ -123,6 +123,24 @@ def test_a_left_out_field_keeps_the_default_and_auto_overrides_it() -> None:
     assert (built.language, built.vad_filter, built.beam_size) == (None, False, 5)
 
 
+def test_vad_is_on_by_default_and_every_front_can_turn_it_off() -> None:
+    """VAD defaults on (README, "Silence and VAD"): settings, yaml and the page's checkbox
+    follow the declaration, and the CLI's --no-vad and the API's vad_filter=false still
+    give a job without it."""
+    assert OPTIONS["vad_filter"].default is True
+    defaults = Settings().default_options()  # configs/default.yaml included
+    assert defaults.vad_filter is True
+    with gr.Blocks():
+        controls = build_controls(defaults, {"model": ["tiny.en"]})
+    (checkbox,) = [c.component for c in controls if c.option.name == "vad_filter"]
+    assert checkbox.value is True
+    off = parser().parse_args(["--no-vad"])
+    assert OPTIONS.build(defaults, cli_changes(off)).vad_filter is False
+    assert OPTIONS.build(defaults, cli_changes(parser().parse_args([]))).vad_filter is True
+    form = option_changes(JobFields.model_validate({"vad_filter": "false"}))
+    assert OPTIONS.build(defaults, form).vad_filter is False
+
+
 def test_values_outside_the_declaration_are_refused_with_the_option_named() -> None:
     with pytest.raises(OptionsError, match="beam_size must be at most 20"):
         OPTIONS.build(TranscribeOptions(), {"beam_size": 21})
