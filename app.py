@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 # No network at run time: set before gradio or huggingface_hub are imported.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -82,7 +83,7 @@ def mount_ui(
     ui = build_ui(services, data_dir)
     logins = GradioLogins()
     if credentials.users:  # owners to check on every file route (ui/files.py)
-        ui.downloads.grants = FileGrants(data_dir / "gradio-tmp")
+        ui.downloads.grants = FileGrants(Path(os.environ["GRADIO_TEMP_DIR"]))
         ui.downloads.logins = logins
     api.include_router(ui.downloads.router())  # before the UI takes every other path
     mounted: FastAPI = gr.mount_gradio_app(

@@ -27,6 +27,12 @@ START_TIMEOUT_S = 60
 OFFLINE = {"HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
 
 
+def inherited() -> dict[str, str]:
+    """This process's environment without GRADIO_TEMP_DIR: an in-process app of an
+    earlier test sets it (app.mount_ui), and a server must use its own data dir."""
+    return {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
+
+
 @dataclass(frozen=True)
 class Server:
     """A started `app.py`: where it answers (`url` on 127.0.0.1), its port and process."""
@@ -60,7 +66,7 @@ def start_server(
             [sys.executable, str(ROOT / "app.py"), "--port", str(port),
              "--data-dir", str(data_dir), *args],
             stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-            env={**os.environ, **OFFLINE, **(env or {})},
+            env={**inherited(), **OFFLINE, **(env or {})},
         )  # fmt: skip
     server = Server(f"http://127.0.0.1:{port}", port, proc, log)
     deadline = time.monotonic() + START_TIMEOUT_S

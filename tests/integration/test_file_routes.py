@@ -39,13 +39,21 @@ def logged_in(url: str, user: tuple[str, str]) -> Iterator[httpx.Client]:
         yield http
 
 
-@pytest.fixture(scope="module")
-def alices_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+@pytest.fixture(scope="module", params=["own cache", "GRADIO_TEMP_DIR elsewhere"])
+def alices_files(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, str, Path]]:
     """A server with two users where alice has transcribed speech.wav through the page
-    (Gradio's client: upload, /transcribe); yields the server and her zip link."""
+    (Gradio's client: upload, /transcribe); yields the server, her zip link and Gradio's
+    cache dir (the data dir's own, or one GRADIO_TEMP_DIR points at outside it)."""
     data = tmp_path_factory.mktemp("files")
+    cache = data / "gradio-tmp"
+    env = {}
+    if request.param != "own cache":
+        cache = tmp_path_factory.mktemp("elsewhere")
+        env["GRADIO_TEMP_DIR"] = str(cache)
     logins = ("--auth", ":".join(ALICE), "--auth", ":".join(BOB))
-    with running_server(data, *logins) as server:
+    with running_server(data, *logins, env=env) as server:
         client = Client(
             server.url, auth=ALICE, analytics_enabled=False, verbose=False,
             download_files=str(tmp_path_factory.mktemp("alice-downloads")),
@@ -63,26 +71,26 @@ def alices_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ser
             client.close()
         link = re.search(r'href="([^"]+)"', str(value_of(final[ZIP])))
         assert link, final[ZIP]
-        yield server, html.unescape(link.group(1))
+        yield server, html.unescape(link.group(1)), cache
 
 
-def served_files(server: Server) -> list[Path]:
+def served_files(server: Server, cache: Path) -> list[Path]:
     data = server.log.parent
     found = [
         p
-        for folder in ("gradio-tmp", "exports", "uploads")
-        for p in (data / folder).rglob("*")
+        for folder in (cache, data / "exports", data / "uploads")
+        for p in folder.rglob("*")
         if p.is_file() and not p.name.startswith("tmp")
     ]
-    kinds = {p.relative_to(data).parts[0] for p in found}
-    assert kinds == {"gradio-tmp", "exports", "uploads"}, found
+    kinds = {"cache" if p.is_relative_to(cache) else p.relative_to(data).parts[0] for p in found}
+    assert kinds == {"cache", "exports", "uploads"}, found
     return found
 
 
-def test_another_user_gets_none_of_alices_files(alices_files: tuple[Server, str]) -> None:
-    server, zip_link = alices_files
+def test_another_user_gets_none_of_alices_files(alices_files: tuple[Server, str, Path]) -> None:
+    server, zip_link, cache = alices_files
     with logged_in(server.url, BOB) as bob:
-        for path in served_files(server):
+        for path in served_files(server, cache):
             r = bob.get(f"/gradio_api/file={path}")
             assert r.status_code == 404, (path, r.status_code)
             # A relative spelling of the same path is the same file.
@@ -91,11 +99,11 @@ def test_another_user_gets_none_of_alices_files(alices_files: tuple[Server, str]
         assert bob.get(zip_link).status_code == 404
 
 
-def test_alice_gets_her_own_files(alices_files: tuple[Server, str]) -> None:
-    server, zip_link = alices_files
+def test_alice_gets_her_own_files(alices_files: tuple[Server, str, Path]) -> None:
+    server, zip_link, cache = alices_files
     data = server.log.parent
     with logged_in(server.url, ALICE) as alice:
-        cached = [p for p in served_files(server) if "gradio-tmp" in p.parts]
+        cached = [p for p in served_files(server, cache) if p.is_relative_to(cache)]
         assert {p.suffix for p in cached} == {".wav", ".txt", ".srt"}, cached
         for path in [*cached, *(data / "exports").rglob("*.txt")]:
             r = alice.get(f"/gradio_api/file={path}")

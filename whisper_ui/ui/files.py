@@ -121,6 +121,8 @@ class FileRouteGuard:
     ) -> None:
         self.app = app
         self.data_dir = data_dir.resolve()
+        # Gradio's cache: `<data_dir>/gradio-tmp` unless GRADIO_TEMP_DIR pointed elsewhere.
+        self.cache_dir = grants.cache_dir.resolve()
         self.registry = registry
         self.grants = grants
         self.logins = logins
@@ -135,7 +137,7 @@ class FileRouteGuard:
             user = self.logins.user(scope)
             if (
                 user is not None
-                and target.is_relative_to(self.data_dir)
+                and (target.is_relative_to(self.data_dir) or target.is_relative_to(self.cache_dir))
                 and not self.allowed(target, user)
             ):
                 await PlainTextResponse("Not found", status_code=404)(scope, receive, send)
@@ -146,12 +148,12 @@ class FileRouteGuard:
         await self.app(scope, receive, send)
 
     def allowed(self, path: Path, user: str) -> bool:
+        if path.is_relative_to(self.cache_dir):
+            return self.grants.granted(path, user)
         relative = path.relative_to(self.data_dir)
         if relative.parts[:1] == ("exports",) and len(relative.parts) > 2:
             job = self.registry.get(relative.parts[1])
             return job is not None and job.submitter == user
-        if relative.parts[:1] == ("gradio-tmp",):
-            return self.grants.granted(path, user)
         return False
 
     def _recording(self, send: Send, user: str | None) -> Callable[[Message], Any]:
