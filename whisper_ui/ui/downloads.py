@@ -141,10 +141,8 @@ class Downloads:
             ),
             key=lambda j: j.created_at,
         )
-        stems = unique_stems([j.name for j in jobs])
-        repeated = len({s.casefold() for s in map(safe_stem, (j.name for j in jobs))}) < len(jobs)
-        if repeated:
-            stems = _batch_stems(jobs)
+        repeated = len({safe_stem(j.name).casefold() for j in jobs}) < len(jobs)
+        stems = _batch_stems(jobs) if repeated else unique_stems([j.name for j in jobs])
         items = []
         for stem, job in zip(stems, jobs, strict=True):
             transcript = self.registry.transcript(job.id)

@@ -24,7 +24,6 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from whisper_ui.jobs.registry import JobRegistry
+from whisper_ui.ui.identity import scope_cookies
 
 FILE_ROUTE = "/gradio_api/file="
 UPLOAD_ROUTE = "/gradio_api/upload"
@@ -91,13 +91,7 @@ class GradioLogins:
         app = self._app
         if app is None:
             return None
-        jar: SimpleCookie = SimpleCookie()
-        for name, value in scope.get("headers", ()):
-            if name == b"cookie":
-                try:
-                    jar.load(value.decode("latin-1"))
-                except Exception:  # a malformed Cookie header: no login
-                    return None
+        jar = scope_cookies(scope)
         for cookie in (f"access-token-{app.cookie_id}", f"access-token-unsecure-{app.cookie_id}"):
             morsel = jar.get(cookie)
             if morsel is not None:

@@ -17,17 +17,23 @@ CLIENT_COOKIE = "whisper_ui_client"
 MAX_AGE_S = 365 * 86400
 
 
-def _cookie_from(scope: Scope) -> str | None:
+def scope_cookies(scope: Scope) -> SimpleCookie:
+    """The request's cookies, read straight from an ASGI scope (for middlewares); a
+    malformed Cookie header counts as none (it is the client's problem)."""
+    jar: SimpleCookie = SimpleCookie()
     for name, value in scope.get("headers", ()):
         if name == b"cookie":
-            jar: SimpleCookie = SimpleCookie()
             try:
                 jar.load(value.decode("latin-1"))
-            except Exception:  # a malformed Cookie header is the client's problem
-                return None
-            morsel = jar.get(CLIENT_COOKIE)
-            if morsel is not None and 16 <= len(morsel.value) <= 64:
-                return morsel.value
+            except Exception:
+                return SimpleCookie()
+    return jar
+
+
+def _cookie_from(scope: Scope) -> str | None:
+    morsel = scope_cookies(scope).get(CLIENT_COOKIE)
+    if morsel is not None and 16 <= len(morsel.value) <= 64:
+        return morsel.value
     return None
 
 
