@@ -149,6 +149,26 @@ NO_SPEECH = "no speech found"
 (a zip leaves them out), so the person is told why rather than left to wonder."""
 
 
+WORDLESS_SPEECH = "speech was heard"
+"""How the warning begins for a file whose speech gave no words (engine/language_check):
+it explains the empty text, so "no speech found" is not said as well."""
+
+
+def wordless_speech_warning(heard_s: float, model: str) -> str:
+    """The warning for speech the model wrote nothing for (English-only models)."""
+    heard = f"{round(heard_s)} s" if heard_s < 90 else f"{round(heard_s / 60)} min"
+    return (
+        f"{WORDLESS_SPEECH} ({heard}) but no words came out, and {model} transcribes "
+        "English only: if it is another language, transcribe it again with a "
+        "multilingual model (such as base)"
+    )
+
+
+def explains_no_text(warnings: tuple[str, ...]) -> bool:
+    """Whether a warning already says why the transcript is empty."""
+    return any(w.startswith(WORDLESS_SPEECH) for w in warnings)
+
+
 def no_speech(transcript: Transcript) -> bool:
     """True when a finished transcript holds no words at all (see NO_SPEECH).
 

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from whisper_ui import audio
 from whisper_ui.domain import Job, JobEvent, Resume, Transcript, WarningAdded
 from whisper_ui.engine.batcher import BatchSettings, transcribe_batched
+from whisper_ui.engine.language_check import check_language
 from whisper_ui.engine.pool import Lease
 from whisper_ui.engine.transcriber import transcribe
 
@@ -71,12 +72,31 @@ def decode_job(job: Job, emit: Emit) -> npt.NDArray[np.float32]:
     return decoded.samples
 
 
+def checked(
+    job: Job,
+    lease: Lease,
+    transcript: Transcript,
+    emit: Emit,
+    samples: npt.NDArray[np.float32],
+) -> Transcript:
+    """Warn (a WarningAdded) when an English-only model probably got another language
+    (engine/language_check); `samples` lets an empty transcript be told from silence."""
+    inner = getattr(lease.model, "model", None)
+    english_only = not bool(getattr(inner, "is_multilingual", True))
+    warning = check_language(
+        transcript, samples, model=job.options.model, english_only=english_only
+    )
+    if warning is not None:
+        emit(WarningAdded(job.id, warning))
+    return transcript
+
+
 def run_plain(
     job: Job, lease: Lease, resume: Resume, emit: Emit, should_cancel: Callable[[], bool]
 ) -> Transcript:
     """faster-whisper's own loop over the whole file (long files in pieces)."""
     samples = decode_job(job, emit)
-    return transcribe(
+    transcript = transcribe(
         lease.model,
         samples,
         job.options,
@@ -86,6 +106,7 @@ def run_plain(
         resume=resume,
         source_name=job.name,
     )
+    return checked(job, lease, transcript, emit, samples)
 
 
 @dataclass(frozen=True)
@@ -114,7 +135,7 @@ class JobRunner:
             cores = lease.device.physical_cores or lease.device.logical_cores or 1
             calls = min(calls, max(1, cores // max(1, lease.cpu_threads)))
         samples = decode_job(job, emit)
-        return transcribe_batched(
+        transcript = transcribe_batched(
             lease.model,
             samples,
             job.options,
@@ -130,3 +151,4 @@ class JobRunner:
             resume=resume,
             source_name=job.name,
         )
+        return checked(job, lease, transcript, emit, samples)

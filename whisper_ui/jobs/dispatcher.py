@@ -46,6 +46,7 @@ from whisper_ui.domain import (
     Upload,
     WarningAdded,
     check_transition,
+    explains_no_text,
     no_speech,
 )
 from whisper_ui.engine.errors import TranscriptionCancelled, is_out_of_memory
@@ -386,7 +387,8 @@ class Dispatcher:
                 self._move(job_id, JobStatus.FAILED, error=message)
         else:
             transcript = registry.transcript(job_id)
-            if transcript is not None and no_speech(transcript):
+            explained = explains_no_text(self._job(job_id).warnings)
+            if transcript is not None and no_speech(transcript) and not explained:
                 self._warn(job_id, NO_SPEECH)
             self._move(job_id, JobStatus.COMPLETED)
 

@@ -12,7 +12,14 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from whisper_ui.domain import NO_SPEECH, Job, JobStatus, Segment, TranscriptInfo
+from whisper_ui.domain import (
+    NO_SPEECH,
+    Job,
+    JobStatus,
+    Segment,
+    TranscriptInfo,
+    explains_no_text,
+)
 from whisper_ui.languages import language_label
 from whisper_ui.ui.view import stamp
 
@@ -38,7 +45,7 @@ def completed_note(job: Job, *, has_text: bool) -> str:
     "" for a complete file with words."""
     found = [w for w in job.warnings if w != NO_SPEECH]
     parts = [f"Warning: {html.escape(w)}." for w in found]
-    if not has_text:
+    if not has_text and not explains_no_text(job.warnings):
         parts.append("No speech found in this file.")
     return " ".join(parts)
 
