@@ -413,9 +413,11 @@ async def _follow(
             run.fail(_reason(message, run.name), now)
             view.failed(run)
         else:
-            run.apply(event, now)
+            warned = run.apply(event, now)
             if isinstance(event, Started):
                 view.started(run)
+            if warned:
+                view.warned(run, warned)
 
 
 def _reason(message: str, name: str) -> str:
@@ -464,8 +466,9 @@ class FileRun:
     error: str = ""
     warnings: tuple[str, ...] = ()
 
-    def apply(self, event: JobEvent, now: float) -> None:
-        """Take in a non-terminal event (the terminal ones go through succeed/fail)."""
+    def apply(self, event: JobEvent, now: float) -> str:
+        """Take in a non-terminal event (the terminal ones go through succeed/fail);
+        returns a warning not known before ("" for none), for the report to say now."""
         from whisper_ui.domain import InfoReady, Progress, Queued, Started
 
         kind: str = event.kind
@@ -473,6 +476,7 @@ class FileRun:
             message = str(getattr(event, "message", ""))
             if message and message not in self.warnings:
                 self.warnings += (message,)
+                return message
         elif isinstance(event, Started):
             self.status = "running"
             self.started = self.started if self.started is not None else now
@@ -483,6 +487,7 @@ class FileRun:
         elif isinstance(event, Progress):
             self.position = min(event.audio_done_s, self.duration or event.audio_done_s)
             self.position_at = now
+        return ""
 
     def succeed(self, outputs: tuple[Path, ...], now: float) -> None:
         self.status, self.outputs, self.finished = "done", outputs, now
@@ -601,7 +606,7 @@ class Look:
         return f"{_COLOURS[colour]}{text}\x1b[0m" if self.colour else text
 
 
-_COLOURS = {"green": "\x1b[32m", "red": "\x1b[31m"}
+_COLOURS = {"green": "\x1b[32m", "red": "\x1b[31m", "yellow": "\x1b[33m"}
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -658,6 +663,10 @@ class BatchView:
 
     def failed(self, run: FileRun) -> None:
         self._line(f"error: {_printable(run.name)}: {_printable(run.error)}", self._err)
+
+    def warned(self, run: FileRun, warning: str) -> None:
+        """A warning as it arrives (the file goes on): `warning: NAME: TEXT` on stderr."""
+        self._line(f"warning: {_printable(run.name)}: {_printable(warning)}", self._err)
 
     def redraw(self) -> None:
         """Replace the live block with the state now (nothing when not on a terminal)."""
@@ -749,7 +758,8 @@ def done_line(run: FileRun, look: Look, name_width: int) -> str:
     if run.warnings:
         written += f" ({'; '.join(_printable(w) for w in run.warnings)})"
     name = _pad(_printable(run.name), name_width)
-    return f"{look.paint('done', 'green')}    {name}  {timing} {look.arrow} {written}"
+    label = look.paint("warn", "yellow") if run.warnings else look.paint("done", "green")
+    return f"{label}    {name}  {timing} {look.arrow} {written}"
 
 
 def summary_lines(batch: Batch, now: float, look: Look, name_width: int) -> list[str]:
@@ -766,6 +776,8 @@ def summary_lines(batch: Batch, now: float, look: Look, name_width: int) -> list
     done, failed = batch.count("done"), batch.count("failed")
     unfinished = len(batch.runs) - done - failed
     counts = f"{done} of {_files(len(batch.runs))} written"
+    warned = sum(1 for r in batch.runs.values() if r.status == "done" and r.warnings)
+    counts += f" ({warned} with a warning)" if warned else ""
     counts += f", {failed} failed" if failed else ""
     counts += f", {unfinished} not finished" if unfinished else ""
     wall = now - batch.began

@@ -223,6 +223,7 @@ def test_piped_output_is_plain_lines_and_a_summary(tmp_path: Path) -> None:
         "transcribe",
         str(DATA / "speech.wav"),
         str(DATA / "not_audio.mp3"),
+        str(DATA / "silence.wav"),
         "--format",
         "txt,srt",
         "-o",
@@ -244,11 +245,16 @@ def test_piped_output_is_plain_lines_and_a_summary(tmp_path: Path) -> None:
     assert re.fullmatch(
         r"  failed  not_audio\.mp3 +not a recognised audio or video file", summary[1]
     )
+    # the silent file is written, and its warning said when it came and on its line
+    assert summary[2].startswith("  warn    silence.wav") and "(no speech found)" in summary[2]
     assert re.fullmatch(
-        rf"1 of 2 files written, 1 failed · 0:10 of audio in [\d.]+ s · {SPEED}", summary[2]
-    )
-    assert result.stderr.splitlines() == [
-        "error: not_audio.mp3: not a recognised audio or video file"
+        rf"2 of 3 files written \(1 with a warning\), 1 failed · 0:1\d of audio in [\d.]+ s · "
+        rf"{SPEED}",
+        summary[3],
+    ), summary[3]
+    assert sorted(result.stderr.splitlines()) == [
+        "error: not_audio.mp3: not a recognised audio or video file",
+        "warning: silence.wav: no speech found",
     ]
     assert {"lazy", "tuesday", "weather"} <= words((out / "speech.txt").read_text())
 

@@ -162,16 +162,30 @@ def test_live_lines_on_a_terminal() -> None:
     ]
 
 
-def test_a_warning_is_said_with_the_written_file() -> None:
-    from whisper_ui import domain
+def test_a_warning_is_said_when_it_comes_with_the_written_file_and_in_the_summary() -> None:
+    from whisper_ui.domain import NO_SPEECH, WarningAdded
 
-    if not hasattr(domain, "WarningAdded"):
-        pytest.skip("this checkout's jobs have no warnings yet")
     run = FileRun("silence.wav", "silence", 5.0)
+    other = FileRun("talk.mp3", "talk", 5.0)
+    batch = Batch({"j": run, "k": other}, began=0.0)
+    look = Look(live=False, cursor=False, colour=False)
+    out, err = io.StringIO(), io.StringIO()
+    view = BatchView(batch, look, out, err, clock=Clock())
     run.apply(Started("j", "cpu:0", "tiny.en"), now=0.0)
     for _ in range(2):  # said once, however often it comes
-        run.apply(domain.WarningAdded("j", domain.NO_SPEECH), now=0.5)
+        if warned := run.apply(WarningAdded("j", NO_SPEECH), now=0.5):
+            view.warned(run, warned)
+    assert err.getvalue() == "warning: silence.wav: no speech found\n"
     run.succeed((Path("out/silence.txt"),), now=1.0)
-    look = Look(live=False, cursor=False, colour=False)
+    other.succeed((Path("out/talk.txt"),), now=1.0)
     line = done_line(run, look, name_width=12)
-    assert line == "done    silence.wav   0:05 in 1.0 s · 5.0x → out/silence.txt (no speech found)"
+    assert line == "warn    silence.wav   0:05 in 1.0 s · 5.0x → out/silence.txt (no speech found)"
+    assert done_line(other, look, name_width=12).startswith("done    talk.mp3")
+    summary = view_summary(view)
+    assert summary[-1].startswith("2 of 2 files written (1 with a warning) · ")
+
+
+def view_summary(view: BatchView) -> list[str]:
+    from whisper_ui.cli import summary_lines
+
+    return summary_lines(view.batch, 1.0, view.look, view.name_width)
