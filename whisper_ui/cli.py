@@ -888,7 +888,7 @@ def cmd_devices(args: argparse.Namespace) -> int:
         )
     for note in plan.notes:
         print(f"  note: {note}")
-    print(f"  total: {plan.total_workers} file(s) at once")
+    print(f"  total: {_files(plan.total_workers)} at once")
     return 0
 
 

@@ -90,7 +90,7 @@ def test_transcribe_streams_live_then_offers_files_and_zip(
 
     # The bad file is turned away at once, with its reason, and the others go on.
     first = updates[0]
-    assert "Queued 2 file(s)" in shown(first[STATUS])
+    assert "Queued 2 files" in shown(first[STATUS])
     assert "not_audio.mp3" in shown(first[STATUS])
     assert status_of(first, "not_audio.mp3").startswith("failed: not a recognised audio")
     ids = job_ids(first)
@@ -141,7 +141,7 @@ def test_transcribe_streams_live_then_offers_files_and_zip(
     # when it is followed; nothing is written for it on the server's disk.
     link = re.search(r'href="([^"]+)"', str(value_of(final[ZIP])))
     assert link, final[ZIP]
-    assert "2 finished" in str(value_of(final[ZIP]))
+    assert "2 transcripts, zip" in str(value_of(final[ZIP]))
     url = server + html.unescape(link.group(1))
     response = httpx.get(url, timeout=30)
     assert response.status_code == 200, response.text

@@ -52,3 +52,16 @@ def test_a_repeated_name_puts_each_batch_in_its_own_folder(tmp_path: Path) -> No
 
 def test_the_zip_is_named_for_its_day() -> None:
     assert zip_name(DAY).startswith("whisper-ui-20") and zip_name(DAY).endswith(".zip")
+
+
+def test_the_link_counts_what_the_zip_holds_and_says_what_it_leaves_out(tmp_path: Path) -> None:
+    registry = registry_with(("a", "talk.mp3", "b1", DAY), ("b", "notes.wav", "b1", DAY))
+    silent = Job("c", "/silence.wav", "silence.wav", TranscribeOptions(), 3.0, batch_id="b1",
+                 status=JobStatus.COMPLETED, created_at=DAY)  # fmt: skip
+    registry.add(silent, [])
+    downloads = Downloads(registry, tmp_path)
+    link = downloads.zip_link("anonymous", registry.jobs(), ["txt"])
+    assert "Download all (2 transcripts, zip)" in link and "1 without words left out" in link
+    only_silent = JobRegistry()
+    only_silent.add(silent, [])
+    assert Downloads(only_silent, tmp_path).zip_link("anonymous", [silent], ["txt"]) == ""

@@ -60,10 +60,22 @@ CSS = """
   text-decoration: none;
 }
 #zip a.zip-link:hover { background: var(--button-secondary-background-fill-hover); }
+#zip .zip-note { display: block; text-align: center; margin-top: 4px;
+  font-size: var(--text-sm); color: var(--body-text-color-subdued); }
 #downloads button[aria-label="Clear"], #downloads .label-clear-button { display: none; }
+@media (max-width: 640px) {  /* a phone: the drop zone and the chosen files stay short */
+  #files .upload-container .wrap { min-height: 96px !important; }
+  #files .file-preview-holder { max-height: 30vh; overflow-y: auto; }
+  #files tr.file td { padding-top: 4px; padding-bottom: 4px; }
+}
 """
 
 Outputs = tuple[Any, ...]
+
+
+def _files(n: int) -> str:
+    return "1 file" if n == 1 else f"{n} files"
+
 
 # Pressing Transcribe is the gesture a browser needs to ask for notifications (sent by
 # QUEUE_JS when the batch is done and the tab is hidden); the inputs pass through.
@@ -247,7 +259,7 @@ class WebUI:
         good = [j for j in jobs if j.status is not JobStatus.FAILED]
         if good:
             self._selected[owner] = good[0].id
-        message = f"Queued {len(good)} file(s)."
+        message = f"Queued {_files(len(good))}."
         if failed:
             message += " Rejected: " + "; ".join(view.escape_md(j.error or j.name) for j in failed)
         emptied = gr.update(value=None)
@@ -278,7 +290,7 @@ class WebUI:
                 for j in self.jobs_of(owner)
                 if j.status not in TERMINAL
             )
-            yield await self.render(owner, f"Cancelled {count} file(s).")
+            yield await self.render(owner, f"Cancelled {_files(count)}.")
             return
         if job is None:
             yield await self.render(owner, "That file is no longer in the list.")

@@ -35,7 +35,7 @@ from fastapi.responses import StreamingResponse
 
 from whisper_ui.domain import Job, JobStatus, Transcript
 from whisper_ui.export import FORMATS, parse_formats
-from whisper_ui.export.files import write_transcript, write_zip
+from whisper_ui.export.files import has_text, write_transcript, write_zip
 from whisper_ui.jobs.registry import JobRegistry
 from whisper_ui.names import content_disposition, safe_stem, unique_stems
 from whisper_ui.ui.files import FileGrants, GradioLogins
@@ -118,13 +118,21 @@ class Downloads:
         return f"{ROUTE}/{self.token(owner)}/{zip_name()}?{query}"
 
     def zip_link(self, owner: str, jobs: Sequence[Job], formats: Sequence[str]) -> str:
-        """The "Download all" link for the page ("" when nothing has finished)."""
-        done = sum(1 for j in jobs if j.status is JobStatus.COMPLETED)
-        if not done:
+        """The "Download all" link for the page ("" when no finished file has words):
+        it counts what the zip holds, and says how many finished files are left out."""
+        done = [j for j in jobs if j.status is JobStatus.COMPLETED]
+        worded = sum(1 for j in done if self._has_words(j))
+        if not worded:
             return ""
         url = html.escape(self.zip_url(owner, formats), quote=True)
-        label = f"Download all ({done} finished, zip)"
-        return f'<a class="zip-link" href="{url}" download="{zip_name()}">{label}</a>'
+        label = f"Download all ({worded} {'transcript' if worded == 1 else 'transcripts'}, zip)"
+        empty = len(done) - worded
+        note = f'<span class="zip-note">{empty} without words left out</span>' if empty else ""
+        return f'<a class="zip-link" href="{url}" download="{zip_name()}">{label}</a>{note}'
+
+    def _has_words(self, job: Job) -> bool:
+        transcript = self.registry.transcript(job.id)
+        return transcript is not None and has_text(transcript)
 
     def finished(self, owner: str) -> list[tuple[str, Transcript]]:
         """(stem, transcript) of `owner`'s finished jobs, oldest first; read on the loop,
@@ -170,9 +178,9 @@ class Downloads:
                 chosen = tuple(f for f in FORMATS if f in parse_formats(formats))
             except ValueError as exc:
                 raise HTTPException(400, str(exc)) from None
-            items = self.finished(owner)
+            items = [(stem, t) for stem, t in self.finished(owner) if has_text(t)]
             if not items:
-                raise HTTPException(404, "no finished transcripts yet")
+                raise HTTPException(404, "no finished transcripts with words yet")
             spool = await asyncio.to_thread(_spooled_zip, items, chosen)
             return StreamingResponse(
                 _chunks(spool),

@@ -162,6 +162,7 @@ TRANSCRIPT_CSS = """
   border: 1px solid var(--border-color-primary); border-radius: 8px;
   background: var(--block-background-fill);
   font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: var(--text-md); }
+@media (max-width: 640px) { .lines { height: auto; max-height: 60vh; min-height: 120px; } }
 .seg { margin: 0 0 4px; display: flex; gap: 10px; }
 .time { flex: none; color: var(--body-text-color-subdued); }
 .text { overflow-wrap: anywhere; }
