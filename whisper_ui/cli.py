@@ -136,6 +136,7 @@ examples:
   whisper-ui serve                  # http://127.0.0.1:7860 (same as: python app.py)
   whisper-ui serve --lan --auth alice:secret
   whisper-ui serve --port 8000 --config my.yaml
+  whisper-ui serve --cluster 192.168.1.10:6379   # jobs on a Ray cluster (README)
 """,
     "transcribe": """\
 examples:
@@ -253,6 +254,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--share", action="store_true", help="also try a public share link (needs internet)"
     )
+    serve.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the jobs on the Ray cluster at HOST:PORT (needs whisper-ui[cluster])",
+    )
 
     tr = command("transcribe", "transcribe files and write transcripts")
     _add_common(tr)
@@ -270,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = command("devices", "show devices, free memory and the pool plan")
     _add_common(dev)
+    dev.add_argument("--cluster", metavar="ADDRESS", help="every node of this Ray cluster")
 
     models = command("models", "list the model catalog")
     models.add_argument(
@@ -855,8 +862,10 @@ def _fit(text: str, columns: int, cut: str) -> str:
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _settings(args, cluster=getattr(args, "cluster", None))
     _offline_unless_hub(settings.model)
+    if settings.cluster:
+        return _cluster_devices(settings)
     from whisper_ui.engine.runner import batching_enabled
     from whisper_ui.services import build_services
 
@@ -892,6 +901,33 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster_devices(settings: Settings) -> int:
+    """`devices --cluster`: every node's devices and plan, as its own agent makes it."""
+    import asyncio
+
+    from whisper_ui.cluster.pool import describe_cluster
+
+    nodes = asyncio.run(describe_cluster(settings.cluster or "", settings))
+    print(f"Cluster {settings.cluster}: {len(nodes)} node(s), model '{settings.model}'")
+    for node in nodes:
+        print(f"\n{node['name']} ({node['cpus']:g} CPUs for Ray): {node['slots']} slot(s)")
+        for d in node["devices"]:
+            print(f"  {d['id']:<7} {d['name']}: {_gib(d['free_bytes'])} free of "
+                  f"{_gib(d['total_bytes'])}")  # fmt: skip
+        pool = node["pool"]
+        for p in pool.get("plan", []):
+            threads = f" x {p['cpu_threads']} threads" if p["device"] == "cpu" else ""
+            print(f"  plan: {p['device']:<7} {p['workers']} worker(s){threads}, "
+                  f"{p['compute_type']} (limited by {p['limited_by']})")  # fmt: skip
+        for note in pool.get("plan_notes", []):
+            print(f"  note: {note}")
+        for model, error in node["failed_models"].items():
+            print(f"  failed: {model}: {error}")
+    total = sum(n["slots"] for n in nodes)
+    print(f"\ntotal: {_files(total)} at once")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from whisper_ui.config import MODELS_FILE
 
@@ -921,8 +957,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         auth=args.auth,
         auth_file=args.auth_file,
         share=args.share or None,
+        cluster=args.cluster,
     )
     _offline_unless_hub(settings.model)
+    if settings.cluster:  # fail now, naming the address, not inside uvicorn's start-up
+        from whisper_ui.cluster.connect import check_reachable
+
+        check_reachable(settings.cluster)
     import app
 
     app.serve(settings)
@@ -956,8 +997,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pydantic import ValidationError
 
         from whisper_ui.auth import AuthConfigError
+        from whisper_ui.cluster.connect import ClusterError  # no Ray import
 
-        if isinstance(exc, ValidationError | FileNotFoundError | AuthConfigError):
+        if isinstance(exc, ValidationError | FileNotFoundError | AuthConfigError | ClusterError):
             print(f"error: {exc}", file=sys.stderr)
             return 2
         raise

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(8, ge=1, le=64)
     batch_max_wait_ms: float = Field(20.0, ge=0)
 
+    # A Ray cluster's HOST:PORT (whisper_ui/cluster); None runs everything in this process.
+    cluster: str | None = None
+
     @field_validator("concurrency", "cpu_threads_per_worker", mode="before")
     @classmethod
     def _auto_is_none(cls, value: Any) -> Any:

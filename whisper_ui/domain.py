@@ -138,6 +138,7 @@ class Job:
     finished_at: float | None = None
     attempts: int = 0
     device: str | None = None
+    node: str | None = None  # the cluster node it ran on (whisper_ui/cluster); None locally
     error: str | None = None
     # What a person should know about a job that still completed (the file ends early,
     # no speech found): each said once, in the order found; see WarningAdded.

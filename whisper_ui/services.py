@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from whisper_ui.config import MODELS_FILE, Settings
 from whisper_ui.domain import Job, JobStatus, TranscribeOptions
@@ -32,6 +32,9 @@ from whisper_ui.jobs.store import JobStore
 from whisper_ui.memory import limit_malloc_arenas
 from whisper_ui.options import OPTIONS
 
+if TYPE_CHECKING:  # Ray only when a cluster is configured
+    from whisper_ui.cluster.pool import ClusterPool
+
 
 @dataclass(frozen=True)
 class Services:
@@ -47,6 +50,7 @@ class Services:
     dispatcher: Dispatcher
     retention: Retention
     store: JobStore | None = None
+    cluster: ClusterPool | None = None  # the jobs run there when set (--cluster)
     _tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
 
     def default_options(self, **changes: Any) -> TranscribeOptions:
@@ -67,6 +71,8 @@ class Services:
             "running": self.registry.count(JobStatus.RUNNING),
             "max": self.queue.max_size,
         }
+        if self.cluster is not None:
+            status["nodes"] = self.cluster.nodes()
         return status
 
     def delete_job(self, job_id: str) -> Job:
@@ -82,6 +88,8 @@ class Services:
             loop = asyncio.get_running_loop()
             self._tasks.append(loop.create_task(self.retention.sweep_forever()))
             self._tasks.append(loop.create_task(self.retention.drop_partial_uploads_forever()))
+        if self.cluster is not None:
+            await self.cluster.start()  # ClusterError naming the address when unreachable
         self.pool.start()
         self.dispatcher.start()
 
@@ -91,6 +99,8 @@ class Services:
         self._tasks.clear()
         await self.dispatcher.stop()
         await self.pool.close()
+        if self.cluster is not None:
+            await self.cluster.close()
         if self.store is not None:
             self.store.close()
 
@@ -121,6 +131,42 @@ def build_services(
     limit_malloc_arenas()  # before any pool thread allocates: see whisper_ui/memory.py
     catalog = catalog or ModelCatalog.from_file(settings.resolved_model_cache_dir, MODELS_FILE)
     probe = probe or SystemProbe()
+    pool, runner = local_pool(settings, probe, catalog, loader=loader, cuda_ok=cuda_ok)
+    cluster = None
+    if settings.cluster:  # Ray is imported only here: see whisper_ui/cluster
+        from whisper_ui.cluster.pool import ClusterPool
+
+        cluster = ClusterPool(settings.cluster, settings)
+    queue = JobQueue(settings.max_queue, settings.schedule)
+    bus = EventBus()
+    store = JobStore(settings.resolved_data_dir / "jobs.sqlite3") if persist else None
+    registry = JobRegistry()
+    dispatcher = Dispatcher(
+        cluster if cluster is not None else pool,
+        queue,
+        bus,
+        registry,
+        run=cluster.runner() if cluster is not None else runner,
+        max_duration_s=settings.max_duration_s,
+        oom_retries=settings.oom_retries,
+        validate=catalog.check_options,
+        journal=store,
+    )
+    retention = Retention(dispatcher, settings.resolved_data_dir, settings.retention_days)
+    return Services(
+        settings, catalog, probe, pool, queue, bus, registry, dispatcher, retention, store, cluster
+    )
+
+
+def local_pool(
+    settings: Settings,
+    probe: ResourceProbe,
+    catalog: ModelCatalog,
+    *,
+    loader: Loader | None = None,
+    cuda_ok: bool | None = None,
+) -> tuple[ModelPool, JobRunner]:
+    """This machine's model pool and job runner: the server's, and each cluster agent's."""
     runner = JobRunner(
         settings.batch,
         BatchSettings(
@@ -148,22 +194,4 @@ def build_services(
         ),
         cuda_ok=cuda_usable() if cuda_ok is None else cuda_ok,
     )
-    queue = JobQueue(settings.max_queue, settings.schedule)
-    bus = EventBus()
-    store = JobStore(settings.resolved_data_dir / "jobs.sqlite3") if persist else None
-    registry = JobRegistry()
-    dispatcher = Dispatcher(
-        pool,
-        queue,
-        bus,
-        registry,
-        run=runner,
-        max_duration_s=settings.max_duration_s,
-        oom_retries=settings.oom_retries,
-        validate=catalog.check_options,
-        journal=store,
-    )
-    retention = Retention(dispatcher, settings.resolved_data_dir, settings.retention_days)
-    return Services(
-        settings, catalog, probe, pool, queue, bus, registry, dispatcher, retention, store
-    )
+    return pool, runner

@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "export": 2,
     "jobs": 3,
     "services": 4,
+    "cluster": 4,  # imports services.local_pool; services imports it only with --cluster
     "api": 5,
     "ui": 5,
     "cli": 5,

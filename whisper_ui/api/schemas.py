@@ -43,6 +43,7 @@ class JobOut(BaseModel):
     started_at: float | None
     finished_at: float | None
     device: str | None
+    node: str | None = Field(None, description="The cluster node it ran on; null locally")
     error: str | None
     warnings: list[str] = Field(
         default_factory=list,
@@ -69,6 +70,7 @@ class JobOut(BaseModel):
             started_at=job.started_at,
             finished_at=job.finished_at,
             device=job.device,
+            node=job.node,
             error=job.error,
             warnings=list(job.warnings),
             batch_id=job.batch_id,

@@ -24,6 +24,11 @@ class ModelLoadError(RuntimeError):
     """A model failed to load; the jobs that asked for it fail with this message."""
 
 
+class CapacityLost(RuntimeError):
+    """The lease went away under a running job (a cluster node left or its model failed
+    to load there): the job goes back to the queue and resumes after its last segment."""
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """CTranslate2 reports CUDA and host allocation failures as RuntimeError text."""
     if isinstance(exc, MemoryError):

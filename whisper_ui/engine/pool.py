@@ -90,6 +90,7 @@ class Lease:
     key: InstanceKey
     device: DeviceInfo
     cpu_threads: int
+    node: str | None = None  # set by a cluster's lease (whisper_ui/cluster): where it runs
 
 
 @dataclass(eq=False)

@@ -49,7 +49,7 @@ from whisper_ui.domain import (
     explains_no_text,
     no_speech,
 )
-from whisper_ui.engine.errors import TranscriptionCancelled, is_out_of_memory
+from whisper_ui.engine.errors import CapacityLost, TranscriptionCancelled, is_out_of_memory
 from whisper_ui.engine.pool import Lease, ModelSpec
 from whisper_ui.engine.runner import RunJob, run_plain
 from whisper_ui.jobs.events import EventBus
@@ -361,6 +361,7 @@ class Dispatcher:
             JobStatus.RUNNING,
             started_at=job.started_at or self._clock(),
             device=lease.key.device,
+            node=lease.node,
             attempts=job.attempts + 1,
         )
 
@@ -376,6 +377,12 @@ class Dispatcher:
             self._stopped(job_id)
         except audio.AudioError as exc:
             self._move(job_id, JobStatus.FAILED, error=str(exc))
+        except CapacityLost as exc:  # a cluster node left: resume elsewhere, nothing lost
+            if registry.stop_requested(job_id):
+                self._stopped(job_id)
+            else:
+                self._move(job_id, JobStatus.QUEUED, reason=str(exc))
+                self.queue.push(self._job(job_id), front=True)
         except Exception as exc:
             if registry.stop_requested(job_id):
                 self._move(job_id, JobStatus.CANCELLED)
