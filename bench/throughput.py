@@ -13,6 +13,7 @@ mode) with the same model (tiny.en, int8) and beam:
          as processes free up (the best a person can script); RSS is the processes' sum
   b      faster-whisper's BatchedInferencePipeline, file after file
   c1/c2/c4  whisper-ui (build_services + dispatcher.submit) at concurrency 1, 2, 4
+  c2-short / c2-full  concurrency 2 with short_encode on / off (engine/short_encode.py)
   cb2/cb4   whisper-ui with cross-job batching on (engine/batcher.py), concurrency 2, 4
 
 and, labelled as doing less work: `a` without conditioning on the previous text (what
@@ -401,6 +402,20 @@ MODES: dict[str, dict[str, Any]] = {
     "c1": {"kind": "engine", "concurrency": 1, "batch": "off", "label": "(c) whisper-ui, 1 job"},
     "c2": {"kind": "engine", "concurrency": 2, "batch": "off", "label": "(c) whisper-ui, 2 jobs"},
     "c4": {"kind": "engine", "concurrency": 4, "batch": "off", "label": "(c) whisper-ui, 4 jobs"},
+    "c2-short": {
+        "kind": "engine",
+        "concurrency": 2,
+        "batch": "off",
+        "settings": {"short_encode": True},
+        "label": "(c) whisper-ui, 2 jobs, short_encode on",
+    },
+    "c2-full": {
+        "kind": "engine",
+        "concurrency": 2,
+        "batch": "off",
+        "settings": {"short_encode": False},
+        "label": "(c) whisper-ui, 2 jobs, short_encode off",
+    },
     "cb2": {"kind": "engine", "concurrency": 2, "batch": "on", "label": "(c) batched, 2 jobs"},
     "cb4": {"kind": "engine", "concurrency": 4, "batch": "on", "label": "(c) batched, 4 jobs"},
     "a-nocond": {

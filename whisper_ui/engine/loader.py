@@ -8,6 +8,7 @@ from typing import Any
 from whisper_ui.engine.catalog import ModelCatalog
 from whisper_ui.engine.features import install
 from whisper_ui.engine.planner import Placement
+from whisper_ui.engine.short_encode import install as install_short_encode
 
 log = logging.getLogger(__name__)
 
@@ -15,8 +16,9 @@ log = logging.getLogger(__name__)
 class WhisperLoader:
     """Resolves a catalog name to a directory and builds a WhisperModel for a placement."""
 
-    def __init__(self, catalog: ModelCatalog) -> None:
+    def __init__(self, catalog: ModelCatalog, *, short_encode: bool = False) -> None:
         self.catalog = catalog
+        self.short_encode = short_encode  # Settings.short_encode: engine/short_encode.py
 
     def load(self, model: str, placement: Placement) -> Any:
         from faster_whisper import WhisperModel
@@ -32,7 +34,8 @@ class WhisperLoader:
             num_workers=placement.workers,
             local_files_only=True,
         )
-        return install(model)  # same features in bounded memory: engine/features.py
+        install(model)  # same features in bounded memory: engine/features.py
+        return install_short_encode(model) if self.short_encode else model
 
     def unload(self, model: Any) -> None:
         # Dropping the last reference frees it too; unloading now returns the memory
