@@ -86,6 +86,9 @@ class Settings(BaseSettings):
 
     # A Ray cluster's HOST:PORT (whisper_ui/cluster); None runs everything in this process.
     cluster: str | None = None
+    # Encode a window at its length, not padded to 30 s (engine/short_encode.py):
+    # short clips and the last window of long files (README "## Throughput").
+    short_encode: bool = False
 
     @field_validator("concurrency", "cpu_threads_per_worker", mode="before")
     @classmethod

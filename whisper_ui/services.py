@@ -185,7 +185,7 @@ def local_pool(
 
     pool = ModelPool(
         probe,
-        loader or WhisperLoader(catalog),
+        loader or WhisperLoader(catalog, short_encode=settings.short_encode),
         footprint,
         PoolConfig(
             planner=planner_settings(settings),
