@@ -580,3 +580,78 @@ def test_languages_by_name_and_german_speech_is_shown_as_german(
     assert heard & {"morgen", "wetter", "berlin", "zug", "heute"}, heard
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "german.png"), full_page=True)
+
+
+MEDIA_JS = """() => {
+  const m = document.querySelector('#player audio, #player video');
+  const playing = Array.from(document.querySelectorAll('#transcript .seg.playing'));
+  return m && {tag: m.tagName, t: m.currentTime, paused: m.paused, rate: m.playbackRate,
+               src: m.currentSrc, playing: playing.map(s => +s.dataset.start)};
+}"""
+
+
+@pytest.mark.timeout(240)
+def test_the_player_plays_from_a_clicked_time_and_follows_the_text(
+    page: Page, server: str, requests_seen: list[str]
+) -> None:
+    """Issue 14, item 1 (and issue 12's clickable times): our own server's recording,
+    seeked by a click on a segment's time; the segment being played is highlighted."""
+    page.on("dialog", lambda d: d.accept())
+    page.goto(server)
+    expect(page.locator("#player .player")).to_be_hidden()  # nothing open, no player
+    page.locator("input[type=file]").first.set_input_files(
+        [str(DATA / "long_speech.mp3"), str(DATA / "video.mp4")]
+    )
+    expect(page.locator("#files")).to_contain_text("video")
+    page.locator("#transcribe").click()
+    card = page.locator("#queue [data-job]", has_text="long_speech.mp3")
+    expect(card.locator(".chip")).to_contain_text("completed", timeout=WAIT_MS * 3)
+    card.click()
+    times = page.locator("#transcript .time")
+    expect(times.nth(2)).to_be_visible()
+    later = times.nth(times.count() - 1)
+    start = float(later.get_attribute("data-t") or "nan")
+    assert start > 20, start
+    later.click()
+    state = wait_until(
+        lambda: (
+            (s := page.evaluate(MEDIA_JS))
+            and not s["paused"]
+            and s["t"] >= start
+            and s["playing"] == [start]
+            and s
+        ),
+        timeout=30,
+        what="playing from the clicked time",
+    )
+    assert state["tag"] == "AUDIO" and state["t"] < start + 5, state
+    assert "/media/" in state["src"] and urlsplit(state["src"]).hostname in LOCAL_HOSTS
+    # Space pauses (the focus left the time button), and plays again.
+    page.keyboard.press(" ")
+    wait_until(lambda: page.evaluate(MEDIA_JS)["paused"], timeout=10, what="pausing on space")
+    # Seeking back moves the highlight to the first segment.
+    first = float(times.nth(0).get_attribute("data-t") or "nan")
+    page.evaluate("() => { document.querySelector('#player audio').currentTime = 0.5; }")
+    wait_until(
+        lambda: page.evaluate(MEDIA_JS)["playing"] == [first],
+        timeout=10,
+        what="the highlight moving to the first segment",
+    )
+    page.locator("#player .speed").select_option("1.5")
+    assert page.evaluate(MEDIA_JS)["rate"] == 1.5
+    # A video shows its picture.
+    page.locator("#queue [data-job]", has_text="video.mp4").click()
+    wait_until(
+        lambda: (s := page.evaluate(MEDIA_JS)) and s["tag"] == "VIDEO" and s,
+        timeout=20,
+        what="a video player for the video file",
+    )
+    wait_until(
+        lambda: page.evaluate("document.querySelector('#player video').videoWidth") > 0,
+        timeout=20,
+        what="the video's picture",
+    )
+    assert page.evaluate("document.querySelector('#player video').playbackRate") == 1.5
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "player.png"), full_page=True)
+    assert_only_local(requests_seen)

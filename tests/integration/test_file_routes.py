@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -20,7 +21,7 @@ from gradio_client import Client, handle_file
 
 from tests.conftest import DATA, in_process_api, wait_until
 from tests.server import Server, running_server, start_server, stop_server
-from tests.ui_outputs import DOWNLOADS, ZIP, value_of
+from tests.ui_outputs import DOWNLOADS, TRANSCRIPT, ZIP, prop, value_of
 from whisper_ui.config import Settings
 from whisper_ui.jobs.retention import PARTIAL_IDLE_S, Retention
 
@@ -42,7 +43,7 @@ def logged_in(url: str, user: tuple[str, str]) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module", params=["own cache", "GRADIO_TEMP_DIR elsewhere"])
 def alices_files(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Server, str, Path]]:
+) -> Iterator[Alices]:
     """A server with two users where alice has transcribed speech.wav through the page
     (Gradio's client: upload, /transcribe); yields the server, her zip link and Gradio's
     cache dir (the data dir's own, or one GRADIO_TEMP_DIR points at outside it)."""
@@ -71,7 +72,19 @@ def alices_files(
             client.close()
         link = re.search(r'href="([^"]+)"', str(value_of(final[ZIP])))
         assert link, final[ZIP]
-        yield server, html.unescape(link.group(1)), cache
+        media = re.search(r'data-media="([^"]+)"', prop(final[TRANSCRIPT], "body"))
+        assert media, final[TRANSCRIPT]
+        yield Alices(server, html.unescape(link.group(1)), cache, html.unescape(media.group(1)))
+
+
+@dataclass(frozen=True)
+class Alices:
+    """The server, alice's zip link, Gradio's cache dir, the player's link to her file."""
+
+    server: Server
+    zip_link: str
+    cache: Path
+    media_link: str
 
 
 def served_files(server: Server, cache: Path) -> list[Path]:
@@ -87,8 +100,8 @@ def served_files(server: Server, cache: Path) -> list[Path]:
     return found
 
 
-def test_another_user_gets_none_of_alices_files(alices_files: tuple[Server, str, Path]) -> None:
-    server, zip_link, cache = alices_files
+def test_another_user_gets_none_of_alices_files(alices_files: Alices) -> None:
+    server, zip_link, cache = alices_files.server, alices_files.zip_link, alices_files.cache
     with logged_in(server.url, BOB) as bob:
         for path in served_files(server, cache):
             r = bob.get(f"/gradio_api/file={path}")
@@ -99,8 +112,8 @@ def test_another_user_gets_none_of_alices_files(alices_files: tuple[Server, str,
         assert bob.get(zip_link).status_code == 404
 
 
-def test_alice_gets_her_own_files(alices_files: tuple[Server, str, Path]) -> None:
-    server, zip_link, cache = alices_files
+def test_alice_gets_her_own_files(alices_files: Alices) -> None:
+    server, zip_link, cache = alices_files.server, alices_files.zip_link, alices_files.cache
     data = server.log.parent
     with logged_in(server.url, ALICE) as alice:
         cached = [p for p in served_files(server, cache) if p.is_relative_to(cache)]
@@ -116,6 +129,27 @@ def test_alice_gets_her_own_files(alices_files: tuple[Server, str, Path]) -> Non
         assert r.status_code == 200 and r.content[:2] == b"PK"
     # Without the login cookie the link alone is not enough.
     assert httpx.get(server.url + zip_link).status_code == 404
+
+
+def test_the_players_recording_is_alices_only_and_answers_ranges(alices_files: Alices) -> None:
+    """Issue 14, item 1: the page's player streams the upload from this server; seeking
+    asks for a byte range (206), and the link is no use to anyone but alice."""
+    server, link = alices_files.server, alices_files.media_link
+    original = (DATA / "speech.wav").read_bytes()
+    with logged_in(server.url, ALICE) as alice:
+        whole = alice.get(link)
+        assert whole.status_code == 200 and whole.content == original
+        assert whole.headers["content-type"].startswith("audio/")
+        assert whole.headers["content-disposition"].startswith("inline")
+        assert whole.headers["accept-ranges"] == "bytes"
+        part = alice.get(link, headers={"Range": "bytes=1000-1999"})
+        assert part.status_code == 206 and part.content == original[1000:2000]
+        assert part.headers["content-range"] == f"bytes 1000-1999/{len(original)}"
+        token, _, job_id = link.removeprefix("/downloads/").partition("/media/")
+        assert alice.get(f"/downloads/{token}/media/{job_id[:-1]}x").status_code == 404
+    with logged_in(server.url, BOB) as bob:
+        assert bob.get(link).status_code == 404
+    assert httpx.get(server.url + link).status_code == 404  # no login cookie
 
 
 def half_upload(port: int, cookie: str, *, send_mb: int = 4) -> None:

@@ -33,6 +33,7 @@ from whisper_ui.ui import prefs, view
 from whisper_ui.ui.controls import Control, build_controls, option_changes
 from whisper_ui.ui.downloads import Downloads
 from whisper_ui.ui.identity import client_id
+from whisper_ui.ui.player import PLAYER_CSS, PLAYER_HTML, PLAYER_JS
 from whisper_ui.ui.queue_view import QUEUE_CSS, QUEUE_JS, queue_html
 from whisper_ui.ui.transcript_view import TRANSCRIPT_CSS, TRANSCRIPT_JS, transcript_html
 
@@ -173,18 +174,18 @@ class WebUI:
         return (
             gr.skip() if message is None else message,
             gr.HTML(cards=cards),
-            gr.HTML(body=self._transcript(selected)),
+            gr.HTML(body=self._transcript(owner, selected)),
             gr.update(value=files, visible=bool(files)),
             self._zip(owner, jobs),
         )
 
-    def _transcript(self, job: Job | None) -> str:
+    def _transcript(self, owner: str, job: Job | None) -> str:
         if job is None:
             return transcript_html(None, (), None)
         transcript = self.services.registry.transcript(job.id)
         segments = transcript.segments if transcript else ()
         info = transcript.info if transcript else None
-        return transcript_html(job, segments, info)
+        return transcript_html(job, segments, info, self.downloads.media_url(owner, job))
 
     async def _downloads(self, owner: str, job: Job | None) -> list[str] | None:
         """The open file's transcript in the chosen formats: a finished one, or what a
@@ -435,6 +436,13 @@ class WebUI:
                         padding=False,
                     )
                 with gr.Column(scale=3, min_width=320):
+                    gr.HTML(
+                        value=PLAYER_HTML,
+                        css_template=PLAYER_CSS,
+                        js_on_load=PLAYER_JS,
+                        elem_id="player",
+                        padding=False,
+                    )
                     transcript = gr.HTML(
                         value="",
                         html_template="${body}",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import mimetypes
 import secrets
 import shutil
 import tempfile
@@ -31,7 +32,7 @@ from typing import BinaryIO
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi import Path as Path_
-from fastapi.responses import StreamingResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
 from whisper_ui.domain import Job, JobStatus, Transcript
 from whisper_ui.export import FORMATS, parse_formats
@@ -158,8 +159,43 @@ class Downloads:
                 items.append((stem, transcript))
         return items
 
+    def media_url(self, owner: str, job: Job) -> str:
+        """Where the page's player fetches `job`'s recording (the owner's token, as for
+        the zip; with logins, the request must be logged in as the owner too)."""
+        return f"{ROUTE}/{self.token(owner)}/media/{urllib.parse.quote(job.id)}"
+
+    def _owner(self, request: Request, token: str) -> str:
+        """The owner `token` was given to, if this request may act for them; else 404."""
+        with self._lock:
+            owner = self._owners.get(token)
+        if owner is None or (self.logins is not None and self.logins.user(request.scope) != owner):
+            raise HTTPException(404, "no such download")
+        return owner
+
     def router(self) -> APIRouter:
         router = APIRouter(prefix=ROUTE, include_in_schema=False)
+
+        @router.get("/{token}/media/{job_id}")
+        async def media(request: Request, token: str, job_id: str) -> FileResponse:
+            """The job's uploaded recording for the page's player; FileResponse answers
+            Range requests (206), so seeking in a long file fetches only what it needs."""
+            owner = self._owner(request, token)
+            job = self.registry.get(job_id)
+            if job is None or job.submitter != owner:
+                raise HTTPException(404, "no such recording")
+            path = Path(job.path)
+            if not await asyncio.to_thread(path.is_file):
+                raise HTTPException(404, "the recording is no longer kept")
+            kind = mimetypes.guess_type(job.name)[0] or "application/octet-stream"
+            return FileResponse(
+                path,
+                media_type=kind,
+                headers={
+                    "Content-Disposition": content_disposition(job.name, "inline"),
+                    "Cache-Control": "private, max-age=3600",
+                    "X-Content-Type-Options": "nosniff",
+                },
+            )
 
         @router.get("/{token}/{name}")
         async def download_zip(
@@ -168,12 +204,7 @@ class Downloads:
             name: str = Path_(pattern=ZIP_NAME_PATTERN),
             formats: str = Query("txt,srt", max_length=64),
         ) -> StreamingResponse:
-            with self._lock:
-                owner = self._owners.get(token)
-            if owner is None or (
-                self.logins is not None and self.logins.user(request.scope) != owner
-            ):
-                raise HTTPException(404, "no such download")
+            owner = self._owner(request, token)
             try:
                 chosen = tuple(f for f in FORMATS if f in parse_formats(formats))
             except ValueError as exc:

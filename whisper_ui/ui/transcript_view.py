@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from pathlib import Path
 
 from whisper_ui.domain import (
     NO_SPEECH,
@@ -23,10 +24,22 @@ from whisper_ui.domain import (
 from whisper_ui.languages import language_label
 from whisper_ui.ui.view import stamp
 
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".mpeg", ".mpg", ".3gp", ".ts"}
+)
+
+
+def media_kind(name: str) -> str:
+    """ "video" (the player shows the picture) or "audio", by the file's extension."""
+    return "video" if Path(name).suffix.lower() in VIDEO_EXTENSIONS else "audio"
+
 
 def _lines(segments: Sequence[Segment]) -> str:
+    """One line per segment; its time is a button that seeks the player there."""
     return "".join(
-        f'<p class="seg"><span class="time">{stamp(s.start)}</span>'
+        f'<p class="seg" data-start="{s.start:.3f}" data-end="{s.end:.3f}">'
+        f'<button type="button" class="time" data-t="{s.start:.3f}" '
+        f'title="Play from here">{stamp(s.start)}</button>'
         f'<span class="text">{html.escape(s.text.strip())}</span></p>'
         for s in segments
         if s.text.strip()
@@ -51,9 +64,13 @@ def completed_note(job: Job, *, has_text: bool) -> str:
 
 
 def transcript_html(
-    job: Job | None, segments: Sequence[Segment], info: TranscriptInfo | None
+    job: Job | None,
+    segments: Sequence[Segment],
+    info: TranscriptInfo | None,
+    media: str = "",
 ) -> str:
-    """The transcript pane for `job` (None: nothing chosen yet)."""
+    """The transcript pane for `job` (None: nothing chosen yet); `media` is where the
+    player (ui/player.py) fetches its recording ("" for none)."""
     if job is None:
         return '<div class="placeholder">Choose a file in the list to see its transcript.</div>'
     name = html.escape(job.name)
@@ -71,8 +88,11 @@ def transcript_html(
         note = completed_note(job, has_text=bool(body))
     language = language_note(info)
     live = int(job.status is JobStatus.RUNNING)
+    source = html.escape(media, quote=True)
     return (
-        f'<div class="head"><span class="title">{name}</span>'
+        f'<div class="head" data-media="{source}" data-kind="{media_kind(job.name)}" '
+        f'data-job="{html.escape(job.id, quote=True)}">'
+        f'<span class="title">{name}</span>'
         f'<span class="lang">{html.escape(language)}</span>'
         + (
             '<span class="tools"><button type="button" class="copy">Copy text</button></span>'
@@ -164,6 +184,10 @@ TRANSCRIPT_CSS = """
   font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: var(--text-md); }
 @media (max-width: 640px) { .lines { height: auto; max-height: 60vh; min-height: 120px; } }
 .seg { margin: 0 0 4px; display: flex; gap: 10px; }
-.time { flex: none; color: var(--body-text-color-subdued); }
+.time { flex: none; color: var(--body-text-color-subdued); font: inherit; background: none;
+  border: none; padding: 0 2px; border-radius: 4px; cursor: pointer; }
+.time:hover, .time:focus-visible { color: var(--body-text-color); text-decoration: underline; }
+.seg.playing { background: var(--color-accent-soft); border-radius: 4px; }
+.seg.playing .time { color: var(--body-text-color); }
 .text { overflow-wrap: anywhere; }
 """
