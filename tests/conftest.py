@@ -142,6 +142,7 @@ _SLOW_FILES = {
     "test_restart.py",  # restart recovery, with the model, as test_crash
     "test_long_audio.py",
     "test_api_schema.py",  # schemathesis fuzzing every route
+    "test_cluster.py",  # a three-node Ray cluster, about 70 s
 }
 _SLOW_TESTS = {
     "test_an_hour_of_silence",

@@ -139,6 +139,9 @@ class ClusterPool:
                 del self._nodes[node_id]
                 changed = True
         for node_id, info in alive.items():
+            resources = info.get("Resources", {})
+            if not resources.get("CPU") and not resources.get("GPU"):
+                continue  # `ray start --num-cpus 0`: a node that only serves (the head)
             node = self._nodes.get(node_id)
             if node is None or node.lost:
                 node = await self._place(node_id, info, node)
