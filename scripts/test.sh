@@ -24,5 +24,5 @@ if [ ${#need[@]} -gt 0 ]; then
     fi
 fi
 
-python -m pip install -q -e '.[test,cluster]'
+python -m pip install -q -e '.[test,cluster,speakers]'
 python -m pytest "$@"

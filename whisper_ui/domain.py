@@ -25,6 +25,7 @@ class Word:
     end: float
     word: str
     probability: float
+    speaker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,16 @@ class Segment:
     words: tuple[Word, ...] = ()
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
+    speaker: str | None = None  # set by the speakers stage (engine/diarize)
+
+
+@dataclass(frozen=True)
+class SpeakerTurn:
+    """One stretch of one voice, in seconds (engine/diarize)."""
+
+    start: float
+    end: float
+    speaker: str
 
 
 @dataclass(frozen=True)
@@ -257,23 +268,6 @@ class Cancelled:
     kind: Literal["cancelled"] = field(default="cancelled", init=False)
 
 
-@dataclass(frozen=True)
-class SegmentEdited:
-    """A person changed (or restored) one segment of a finished job (jobs/edits.py).
-
-    `segment` is what the transcript shows now, `original` what the model wrote,
-    `edited` False after a restore; `revision` counts the job's edits so far (a cache
-    of rendered exports keys on it). It reaches the bus's listeners and subscribe_all,
-    not the job's own event log, which ends with its terminal event."""
-
-    job_id: str
-    segment: Segment
-    original: Segment
-    edited: bool
-    revision: int
-    kind: Literal["edited"] = field(default="edited", init=False)
-
-
 JobEvent = (
     Queued
     | Started
@@ -284,7 +278,6 @@ JobEvent = (
     | Completed
     | Failed
     | Cancelled
-    | SegmentEdited
 )
 
 TERMINAL_EVENTS = (Completed, Failed, Cancelled)

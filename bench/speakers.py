@@ -1,0 +1,124 @@
+"""Diarization on espeak-ng conversations made here: DER (collar 0.25 s), time, RSS.
+
+Usage: python -m bench.speakers
+Prints the CPU, then per set the speakers found, DER (missed, false alarm, confusion)
+and the seconds engine/diarize took per minute of audio. Sets: two and three voices
+of different pitch/variant taking turns, with pauses and without, and one voice.
+Not yet measured here: the overhead against transcription alone (issue 13).
+"""
+
+from __future__ import annotations
+
+import platform
+import resource
+import subprocess
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
+
+from whisper_ui.engine.diarize import diarize
+
+SR = 16000
+LINES = [
+    "Good morning, thanks for coming in today.",
+    "Happy to be here, it is a pleasure.",
+    "Let us start with your background please.",
+    "I studied physics and then moved into software.",
+    "What made you change direction so early?",
+    "I liked building things that people could use every day.",
+    "That sounds like a good reason to me.",
+    "It was, and I never looked back since then.",
+]
+V2 = [("en-us+m3", 30), ("en-us+f2", 80)]
+V3 = [*V2, ("en-gb+m7", 55)]
+
+
+def say(text: str, voice: str, pitch: int) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as d:
+        raw, out = Path(d) / "r.wav", Path(d) / "o.wav"
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-p", str(pitch), "-w", str(raw), text], check=True
+        )
+        subprocess.run(
+            ["sox", "-D", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(out), "norm", "-3"],
+            check=True,
+        )
+        with wave.open(str(out)) as w:
+            x = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
+    loud = np.flatnonzero(np.abs(x) > 0.02)
+    return x[loud[0] : loud[-1] + 1]
+
+
+def conversation(voices, lines: int, pause: float, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    parts, turns, t = [np.zeros(SR // 2, np.float32)], [], 0.5
+    for i in range(lines):
+        x = say(LINES[i % len(LINES)], *voices[i % len(voices)])
+        parts.append(x)
+        turns.append((t, t + len(x) / SR, f"v{i % len(voices)}"))
+        t += len(x) / SR
+        if pause:
+            gap = int(pause * rng.uniform(0.6, 1.4) * SR)
+            parts.append(np.zeros(gap, np.float32))
+            t += gap / SR
+    parts.append(np.zeros(SR // 2, np.float32))
+    return np.concatenate(parts), turns
+
+
+def der(ref, hyp, total: float, collar: float = 0.25, step: float = 0.01) -> dict[str, float]:
+    """Missed, false alarm and confusion over the reference speech, collars left out."""
+    t = np.arange(int(total / step) + 1) * step
+    rl, hl = sorted({r[2] for r in ref}), sorted({h[2] for h in hyp}) or ["-"]
+    r = np.zeros((len(t), len(rl)), bool)
+    h = np.zeros((len(t), len(hl)), bool)
+    keep = np.ones(len(t), bool)
+    for s, e, label in ref:
+        r[(t >= s) & (t < e), rl.index(label)] = True
+        for edge in (s, e):
+            keep[(t > edge - collar) & (t < edge + collar)] = False
+    for s, e, label in hyp:
+        h[(t >= s) & (t < e), hl.index(label)] = True
+    r, h = r[keep], h[keep]
+    nr, nh = r.sum(1), h.sum(1)
+    rows, cols = linear_sum_assignment(-(r.T.astype(float) @ h.astype(float)))
+    correct = sum((r[:, a] & h[:, b]).astype(int) for a, b in zip(rows, cols, strict=True))
+    speech = nr.sum()
+    miss = np.maximum(nr - nh, 0).sum() / speech
+    fa = np.maximum(nh - nr, 0).sum() / speech
+    conf = (np.minimum(nr, nh) - correct).sum() / speech
+    return {"der": miss + fa + conf, "miss": miss, "fa": fa, "conf": conf}
+
+
+def main() -> None:
+    with open("/proc/cpuinfo") as info:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in info if "model name" in ln), "")
+    print(f"CPU: {cpu or platform.processor()}")
+    sets = [
+        ("2 voices, pauses", V2, 0.6, 16),
+        ("2 voices, no pauses", V2, 0.0, 16),
+        ("3 voices, pauses", V3, 0.6, 18),
+        ("3 voices, no pauses", V3, 0.0, 18),
+        ("1 voice", V2[:1], 0.5, 10),
+    ]
+    for name, voices, pause, lines in sets:
+        audio, ref = conversation(voices, lines, pause)
+        start = time.perf_counter()
+        result = diarize(audio)
+        took = time.perf_counter() - start
+        minutes = len(audio) / SR / 60
+        hyp = [(t.start, t.end, t.speaker) for t in result.turns]
+        d = der(ref, hyp, len(audio) / SR)
+        print(
+            f"{name:22s} {minutes:4.1f} min  speakers {len(result.speakers)}/{len(voices)}  "
+            f"DER {d['der']:6.1%} (miss {d['miss']:.1%}, fa {d['fa']:.1%}, conf {d['conf']:.1%})  "
+            f"{took / minutes:5.2f} s per min"
+        )
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
