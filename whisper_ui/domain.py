@@ -268,6 +268,23 @@ class Cancelled:
     kind: Literal["cancelled"] = field(default="cancelled", init=False)
 
 
+@dataclass(frozen=True)
+class SegmentEdited:
+    """A person changed (or restored) one segment of a finished job (jobs/edits.py).
+
+    `segment` is what the transcript shows now, `original` what the model wrote,
+    `edited` False after a restore; `revision` counts the job's edits so far (a cache
+    of rendered exports keys on it). It reaches the bus's listeners and subscribe_all,
+    not the job's own event log, which ends with its terminal event."""
+
+    job_id: str
+    segment: Segment
+    original: Segment
+    edited: bool
+    revision: int
+    kind: Literal["edited"] = field(default="edited", init=False)
+
+
 JobEvent = (
     Queued
     | Started
@@ -278,6 +295,7 @@ JobEvent = (
     | Completed
     | Failed
     | Cancelled
+    | SegmentEdited
 )
 
 TERMINAL_EVENTS = (Completed, Failed, Cancelled)

@@ -24,6 +24,7 @@ from whisper_ui.engine.resources import DeviceInfo, ResourceProbe, SystemProbe, 
 from whisper_ui.engine.runner import JobRunner
 from whisper_ui.engine.status import describe
 from whisper_ui.jobs.dispatcher import Dispatcher
+from whisper_ui.jobs.edits import Edits
 from whisper_ui.jobs.events import EventBus
 from whisper_ui.jobs.queue import JobQueue
 from whisper_ui.jobs.registry import JobRegistry
@@ -52,6 +53,11 @@ class Services:
     store: JobStore | None = None
     cluster: ClusterPool | None = None  # the jobs run there when set (--cluster)
     _tasks: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
+    # Corrections of finished transcripts (jobs/edits.py), for the API and the page alike.
+    edits: Edits = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "edits", Edits(self.registry, self.bus, self.store))
 
     def default_options(self, **changes: Any) -> TranscribeOptions:
         """Per-job options from the settings' defaults, with every change that is set
@@ -84,6 +90,7 @@ class Services:
         if self.store is not None:
             await self.retention.drop_partial_uploads()
             saved = await asyncio.to_thread(self.store.load)
+            self.registry.load_edits({s.job.id: list(s.edits) for s in saved if s.edits})
             self.dispatcher.restore([(s.job, s.segments, s.info) for s in saved])
             loop = asyncio.get_running_loop()
             self._tasks.append(loop.create_task(self.retention.sweep_forever()))

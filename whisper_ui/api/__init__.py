@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from whisper_ui import __version__
 from whisper_ui.api.catalog import models_router
 from whisper_ui.api.deps import owner_dependency
+from whisper_ui.api.edits import edits_router
 from whisper_ui.api.errors import errors, install_error_handlers
 from whisper_ui.api.jobs import jobs_router
 from whisper_ui.api.openai import openai_router
@@ -56,6 +57,7 @@ def include_api(
 
     app.include_router(router)
     app.include_router(jobs_router(services, owner))
+    app.include_router(edits_router(services, owner))
     app.include_router(openai_router(services, owner))
     app.include_router(models_router(services, owner))
     install_error_handlers(app)

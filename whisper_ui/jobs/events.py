@@ -31,6 +31,13 @@ class EventBus:
         for listener in list(self._listeners):
             listener(event)
 
+    def announce(self, event: JobEvent) -> None:
+        """Tell listeners (and `subscribe_all`) about `event` without adding it to its
+        job's log: for edits of a finished job (SegmentEdited), which come after the
+        terminal event a log ends with; the transcript itself already shows them."""
+        for listener in list(self._listeners):
+            listener(event)
+
     def history(self, job_id: str) -> list[JobEvent]:
         return list(self._logs.get(job_id, ()))
 

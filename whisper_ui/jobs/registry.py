@@ -2,7 +2,9 @@
 
 The dispatcher decides (lifecycle); the registry remembers: the current `Job` value,
 the segments and language info decoded so far, the progress, the final transcript,
-and the flag a running job's thread polls to stop. Every reader (API, UI, CLI, the
+the flag a running job's thread polls to stop, and the edit layer: segments a person
+corrected (jobs/edits.py decides what may change; the model's segments stay as
+decoded beside them). Every reader (API, UI, CLI, the
 retention sweep) asks the registry, so the dispatcher's surface is the lifecycle only.
 
 Touched only on the event loop thread, except `CancelFlag.is_set`, which the
@@ -11,6 +13,7 @@ transcribing thread polls (threading.Event is safe for that).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,6 +38,10 @@ class JobRegistry:
 
     def __init__(self) -> None:
         self._entries: dict[str, _Entry] = {}
+        # The edit layer, apart from the entries so that a restart can load it before
+        # the jobs come back: job id -> segment id -> the segment as a person edited it.
+        self._edits: dict[str, dict[int, Segment]] = {}
+        self._revisions: dict[str, int] = {}
 
     # ---- jobs ----------------------------------------------------------------
 
@@ -66,6 +73,8 @@ class JobRegistry:
 
     def forget(self, job_id: str) -> None:
         self._entries.pop(job_id, None)
+        self._edits.pop(job_id, None)
+        self._revisions.pop(job_id, None)
 
     # ---- what was decoded ----------------------------------------------------
 
@@ -90,7 +99,17 @@ class JobRegistry:
         return 1.0 if entry.job.status is JobStatus.COMPLETED else entry.progress
 
     def transcript(self, job_id: str) -> Transcript | None:
-        """The final transcript, or the partial one of a job not finished yet."""
+        """The transcript as people read it: the model's (final, or partial while the
+        job runs) with every edit applied. Every export, the API and the page read this."""
+        original = self.original_transcript(job_id)
+        edits = self._edits.get(job_id)
+        if original is None or not edits:
+            return original
+        segments = tuple(edits.get(s.id, s) for s in original.segments)
+        return dataclasses.replace(original, segments=segments)
+
+    def original_transcript(self, job_id: str) -> Transcript | None:
+        """The transcript as the model wrote it, whatever was edited since."""
         entry = self._entries.get(job_id)
         if entry is None:
             return None
@@ -100,11 +119,49 @@ class JobRegistry:
         return Transcript(info, tuple(entry.segments), entry.job.name)
 
     def seal(self, job_id: str) -> Transcript:
-        """Freeze the transcript of a job that completed; later reads get this value."""
+        """Freeze the model's transcript of a job that completed; returns what people
+        read (with edits loaded at a restart applied)."""
+        original = self.original_transcript(job_id)
+        assert original is not None, job_id
+        self._entries[job_id].transcript = original
         transcript = self.transcript(job_id)
-        assert transcript is not None, job_id
-        self._entries[job_id].transcript = transcript
+        assert transcript is not None
         return transcript
+
+    # ---- the edit layer (jobs/edits.py checks an edit before it lands here) ----
+
+    def edits(self, job_id: str) -> dict[int, Segment]:
+        """Segment id -> the edited segment, for the job's edited segments only."""
+        return dict(self._edits.get(job_id, {}))
+
+    def revision(self, job_id: str) -> int:
+        """How many edits and restores the job has had in this process (0: none); a
+        cache of rendered exports keys on it."""
+        return self._revisions.get(job_id, 0)
+
+    def set_edit(self, job_id: str, segment: Segment) -> int:
+        """Put an edited segment in place of the model's; returns the new revision."""
+        self._edits.setdefault(job_id, {})[segment.id] = segment
+        return self._bump(job_id)
+
+    def drop_edit(self, job_id: str, segment_id: int) -> int:
+        """Back to the model's segment; returns the new revision."""
+        edits = self._edits.get(job_id, {})
+        edits.pop(segment_id, None)
+        if not edits:
+            self._edits.pop(job_id, None)
+        return self._bump(job_id)
+
+    def load_edits(self, edits: dict[str, list[Segment]]) -> None:
+        """The edit layer as the journal kept it (a restart), before the jobs return."""
+        for job_id, segments in edits.items():
+            if segments:
+                self._edits[job_id] = {s.id: s for s in segments}
+                self._revisions[job_id] = len(segments)
+
+    def _bump(self, job_id: str) -> int:
+        self._revisions[job_id] = self._revisions.get(job_id, 0) + 1
+        return self._revisions[job_id]
 
     # ---- stopping a running job ----------------------------------------------
 

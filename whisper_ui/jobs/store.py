@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS info (
     job_id TEXT PRIMARY KEY,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS edits (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (job_id, idx)
+);
 """
 
 
@@ -51,6 +57,8 @@ class StoredJob:
     job: Job
     segments: tuple[Segment, ...]
     info: TranscriptInfo | None
+    # The edit layer: segments as a person corrected them (the model's stay in segments).
+    edits: tuple[Segment, ...] = ()
 
 
 def _job_to_json(job: Job) -> str:
@@ -128,9 +136,27 @@ class JobStore:
                 (job_id, json.dumps(dataclasses.asdict(info))),
             )
 
+    def save_edit(self, job_id: str, segment: Segment) -> None:
+        """A person's version of segment `segment.id`, beside the model's (kept as it was)."""
+        data = json.dumps(dataclasses.asdict(segment), ensure_ascii=False)
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO edits (job_id, idx, data) VALUES (?, ?, ?)",
+                (job_id, segment.id, data),
+            )
+
+    def drop_edit(self, job_id: str, segment_id: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM edits WHERE job_id = ? AND idx = ?", (job_id, segment_id))
+
+    def drop_edits(self, job_id: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM edits WHERE job_id = ?", (job_id,))
+
     def delete(self, job_id: str) -> None:
         with self._tx() as db:
-            for table, column in (("segments", "job_id"), ("info", "job_id"), ("jobs", "id")):
+            tables = (("segments", "job_id"), ("info", "job_id"), ("edits", "job_id"))
+            for table, column in (*tables, ("jobs", "id")):
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (job_id,))
 
     def load(self) -> list[StoredJob]:
@@ -140,6 +166,9 @@ class JobStore:
             "SELECT job_id, data FROM segments ORDER BY job_id, idx"
         ):
             segments.setdefault(job_id, []).append(_segment_from_json(data))
+        edits: dict[str, list[Segment]] = {}
+        for job_id, data in self._db.execute("SELECT job_id, data FROM edits ORDER BY job_id, idx"):
+            edits.setdefault(job_id, []).append(_segment_from_json(data))
         infos = {
             job_id: TranscriptInfo(**json.loads(data))
             for job_id, data in self._db.execute("SELECT job_id, data FROM info")
@@ -147,7 +176,14 @@ class JobStore:
         stored = []
         for (data,) in self._db.execute("SELECT data FROM jobs ORDER BY seq"):
             job = _job_from_json(data)
-            stored.append(StoredJob(job, tuple(segments.get(job.id, ())), infos.get(job.id)))
+            stored.append(
+                StoredJob(
+                    job,
+                    tuple(segments.get(job.id, ())),
+                    infos.get(job.id),
+                    tuple(edits.get(job.id, ())),
+                )
+            )
         return stored
 
     def close(self) -> None:
