@@ -29,6 +29,7 @@ from whisper_ui.jobs.events import EventBus
 from whisper_ui.jobs.queue import JobQueue
 from whisper_ui.jobs.registry import JobRegistry
 from whisper_ui.jobs.retention import Retention
+from whisper_ui.jobs.search import SearchIndex
 from whisper_ui.jobs.store import JobStore
 from whisper_ui.memory import limit_malloc_arenas
 from whisper_ui.options import OPTIONS
@@ -56,8 +57,13 @@ class Services:
     # Corrections of finished transcripts (jobs/edits.py), for the API and the page alike.
     edits: Edits = dataclasses.field(init=False)
 
+    # Full-text search over every transcript (jobs/search.py), kept current from the bus.
+    search: SearchIndex = dataclasses.field(init=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "edits", Edits(self.registry, self.bus, self.store))
+        object.__setattr__(self, "search", SearchIndex(self.registry))
+        self.bus.add_listener(self.search.on_event)
 
     def default_options(self, **changes: Any) -> TranscribeOptions:
         """Per-job options from the settings' defaults, with every change that is set
@@ -92,6 +98,7 @@ class Services:
             saved = await asyncio.to_thread(self.store.load)
             self.registry.load_edits({s.job.id: list(s.edits) for s in saved if s.edits})
             self.dispatcher.restore([(s.job, s.segments, s.info) for s in saved])
+            self.search.rebuild()
             loop = asyncio.get_running_loop()
             self._tasks.append(loop.create_task(self.retention.sweep_forever()))
             self._tasks.append(loop.create_task(self.retention.drop_partial_uploads_forever()))

@@ -655,3 +655,102 @@ def test_the_player_plays_from_a_clicked_time_and_follows_the_text(
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "player.png"), full_page=True)
     assert_only_local(requests_seen)
+
+
+@pytest.mark.timeout(240)
+def test_a_correction_reaches_every_download_another_tab_and_a_reload(
+    page: Page, server: str, browser: Browser
+) -> None:
+    """Issue 14, item 2: edit a word in place, find and replace, undo, restore."""
+    page.on("dialog", lambda d: d.accept())
+    page.goto(server)
+    page.locator("input[type=file]").first.set_input_files([str(DATA / "second_speech.wav")])
+    expect(page.locator("#files")).to_contain_text("second_speech")
+    page.locator("#transcribe").click()
+    expect(page.locator("#queue .chip.completed")).to_have_count(1, timeout=WAIT_MS * 2)
+    other = page.context.new_page()  # the same person's second tab
+    other.goto(server)
+    expect(other.locator("#transcript .seg .text").first).to_be_visible()
+
+    text = page.locator("#transcript .seg .text").first
+    text.click()
+    page.keyboard.press("End")
+    page.keyboard.type(" Zebrafinch.")
+    page.keyboard.press("Enter")
+    expect(page.locator("#transcript .seg.edited")).to_have_count(1)
+    expect(page.locator("#status")).to_contain_text("Saved")
+    expect(other.locator("#transcript .seg.edited .text")).to_contain_text("Zebrafinch")
+
+    page.reload()
+    expect(page.locator("#transcript .seg.edited .text")).to_contain_text("Zebrafinch")
+    srt = page.locator("#downloads a[href$='/second_speech.srt']")
+    expect(srt).to_be_visible()
+    with page.expect_download(timeout=WAIT_MS) as download_info:
+        srt.click()
+    assert "Zebrafinch" in Path(download_info.value.path()).read_text()
+    with page.expect_download(timeout=WAIT_MS) as download_info:
+        page.locator("#zip a").click()
+    with zipfile.ZipFile(download_info.value.path()) as archive:
+        assert "Zebrafinch" in archive.read("second_speech.srt").decode()
+
+    # Find and replace, then undo it; then restore the model's text.
+    page.locator("#transcript .find-open").click()
+    page.locator("#transcript .find-text").fill("zebrafinch")
+    expect(page.locator("#transcript .found")).to_have_text("1 found")
+    page.locator("#transcript .replace-text").fill("Robin")
+    page.locator('#transcript [data-action="replace"]').click()
+    expect(page.locator("#transcript .seg.edited .text")).to_contain_text("Robin")
+    page.locator('#transcript [data-action="undo"]').click()
+    expect(page.locator("#transcript .seg.edited .text")).to_contain_text("Zebrafinch")
+    page.locator("#transcript .restore").click()
+    expect(page.locator("#transcript .seg.edited")).to_have_count(0)
+    expect(page.locator("#transcript .seg .text").first).not_to_contain_text("Zebrafinch")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "corrections.png"), full_page=True)
+
+
+@pytest.mark.timeout(240)
+def test_search_opens_the_file_at_the_words_and_finds_nothing_of_another_person(
+    page: Page, server: str, browser: Browser
+) -> None:
+    """Issue 14, item 3: search across the person's transcripts, from the page."""
+    page.goto(server)
+    page.locator("input[type=file]").first.set_input_files(
+        [str(DATA / "long_speech.mp3"), str(DATA / "second_speech.wav")]
+    )
+    expect(page.locator("#files")).to_contain_text("second_speech")
+    page.locator("#transcribe").click()
+    expect(page.locator("#queue .chip.completed")).to_have_count(2, timeout=WAIT_MS * 3)
+    page.locator("#queue [data-job]", has_text="second_speech.wav").click()
+    expect(page.locator("#transcript .title")).to_have_text("second_speech.wav")
+
+    page.locator("#search textarea, #search input").first.fill("mountain*")
+    page.locator("#search textarea, #search input").first.press("Enter")
+    hit = page.locator("#results .hit").first
+    expect(hit).to_contain_text("long_speech.mp3")
+    expect(hit.locator("mark")).to_contain_text(re.compile("mountain", re.I))
+    at = float(hit.get_attribute("data-t") or "nan")
+    assert 5 < at < 60, at
+    hit.click()
+    expect(page.locator("#transcript .title")).to_have_text("long_speech.mp3")
+    wait_until(
+        lambda: (s := page.evaluate(MEDIA_JS)) and abs(s["t"] - at) < 0.5 and s["playing"] == [at],
+        timeout=20,
+        what="the player at the search result's time, its segment highlighted",
+    )
+    page.locator("#search textarea, #search input").first.fill('"lazy dog')
+    page.locator("#search textarea, #search input").first.press("Enter")
+    expect(page.locator("#results .none")).to_contain_text("A quote is not closed")
+
+    stranger = browser.new_context()
+    try:
+        theirs = stranger.new_page()
+        theirs.goto(server)
+        box = theirs.locator("#search textarea, #search input").first
+        box.fill("mountains")
+        box.press("Enter")
+        expect(theirs.locator("#results .none")).to_contain_text("Nothing found")
+    finally:
+        stranger.close()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "search.png"), full_page=True)

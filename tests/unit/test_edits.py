@@ -112,9 +112,9 @@ def job(status: JobStatus = JobStatus.COMPLETED, submitter: str = "ann") -> Job:
     return Job("j1", "/x/talk.wav", "talk.wav", TranscribeOptions(), 5.0, "b", submitter, status)
 
 
-def setup(store: JobStore | None, status: JobStatus = JobStatus.COMPLETED) -> tuple[
-    Edits, JobRegistry, list[JobEvent]
-]:
+def setup(
+    store: JobStore | None, status: JobStatus = JobStatus.COMPLETED
+) -> tuple[Edits, JobRegistry, list[JobEvent]]:
     registry, bus = JobRegistry(), EventBus()
     seen: list[JobEvent] = []
     bus.add_listener(seen.append)
@@ -143,7 +143,11 @@ def test_an_edit_shows_in_every_export_and_the_original_stays(tmp_path: Path) ->
     (event,) = seen
     assert isinstance(event, SegmentEdited)
     assert (event.job_id, event.segment.text, event.original, event.edited, event.revision) == (
-        "j1", " Second 1.", SEGMENTS[1], True, 1,
+        "j1",
+        " Second 1.",
+        SEGMENTS[1],
+        True,
+        1,
     )
     assert edits.bus.history("j1") == []  # the job's own log is left as it ended
     listed = edits.segments("j1")

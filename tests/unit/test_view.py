@@ -28,7 +28,7 @@ def test_transcript_lines_skip_empty_segments_and_escape_text() -> None:
     segments = [Segment(0, 0, 2.5, " Hello <b>there</b>."), Segment(1, 2.5, 3, "  ")]
     pane = transcript_html(job(JobStatus.COMPLETED), segments, None)
     assert pane.count('class="seg"') == 1
-    assert '>00:00.0</button>' in pane and 'data-t="0.000"' in pane
+    assert ">00:00.0</button>" in pane and 'data-t="0.000"' in pane
     assert "&lt;b&gt;there&lt;/b&gt;" in pane and "<b>" not in pane
 
 
@@ -191,3 +191,35 @@ def test_without_a_gpu_the_panel_says_so_in_words() -> None:
     md = view.resources_markdown(status)
     assert "**No GPU found:** transcribing on 2 CPU cores." in md
     assert "NVML" not in md and "none yet" in md
+
+
+def test_several_batches_are_grouped_with_when_they_were_sent_and_a_delete() -> None:
+    import time as _time
+
+    from whisper_ui.domain import JobStatus as _Status
+    from whisper_ui.domain import TranscribeOptions as _Options
+    from whisper_ui.ui.queue_view import queue_html, sent_label
+    from whisper_ui.ui.view import JobRow as _Row
+
+    now = _time.mktime((2026, 12, 3, 15, 0, 0, 0, 0, -1))
+    yesterday = now - 86400 - 3600
+
+    def row(job_id: str, batch: str, created: float, status: _Status) -> _Row:
+        job = Job(job_id, f"/{job_id}.wav", f"{job_id}.wav", _Options(), 3.0,
+                  batch_id=batch, status=status, created_at=created)  # fmt: skip
+        return _Row(job, 1.0 if status is _Status.COMPLETED else 0.0, None, 0.0)
+
+    rows = [
+        row("a", "old", yesterday, _Status.COMPLETED),
+        row("b", "old", yesterday, _Status.FAILED),
+        row("c", "new", now - 60, _Status.RUNNING),
+    ]
+    page = queue_html(rows, None, now, 8.0, 1)
+    assert page.count('class="group"') == 2
+    assert "Yesterday 14:00 · 2 files" in page and "Today 14:59 · 1 file" in page
+    # the finished batch can be deleted at once, the running one not
+    assert page.count('data-action="delete-batch"') == 1
+    assert page.index('data-action="delete-batch"') < page.index("Today 14:59")
+    single = queue_html(rows[:2], None, now, 8.0, 1)
+    assert 'class="group"' not in single  # one batch: no header
+    assert sent_label(now - 3 * 86400, now).startswith(("Sat", "Sun", "Mon", "Tue"))

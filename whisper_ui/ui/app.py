@@ -26,15 +26,18 @@ from whisper_ui.domain import TERMINAL, Job, JobEvent, JobStateError, JobStatus,
 from whisper_ui.export import FORMATS
 from whisper_ui.jobs.intake import discard, stage_file
 from whisper_ui.jobs.queue import QueueFull
+from whisper_ui.jobs.search import SearchError
 from whisper_ui.languages import NAMES, language_choices
 from whisper_ui.options import OptionsError
 from whisper_ui.services import Services
 from whisper_ui.ui import prefs, view
 from whisper_ui.ui.controls import Control, build_controls, option_changes
+from whisper_ui.ui.corrections import Corrections
 from whisper_ui.ui.downloads import Downloads
 from whisper_ui.ui.identity import client_id
 from whisper_ui.ui.player import PLAYER_CSS, PLAYER_HTML, PLAYER_JS
 from whisper_ui.ui.queue_view import QUEUE_CSS, QUEUE_JS, queue_html
+from whisper_ui.ui.search_view import RESULTS_CSS, RESULTS_JS, results_html
 from whisper_ui.ui.transcript_view import TRANSCRIPT_CSS, TRANSCRIPT_JS, transcript_html
 
 # By extension, not by "audio"/"video" categories: those depend on the system's mime
@@ -49,6 +52,7 @@ DEFAULT_FORMATS = ["txt", "srt"]
 REFRESH_S = 1.0  # re-render at least this often while jobs run (elapsed/remaining times)
 COALESCE_S = 0.15  # gather a burst of segment events into one update
 RESOURCES_S = 3.0
+POLL_S = 2.0  # how soon a correction made in another tab shows in this one
 
 CSS = """
 .gradio-container { max-width: 1500px !important; }
@@ -114,7 +118,9 @@ class WebUI:
         self._selected: dict[str, str] = {}
         self._formats: dict[str, tuple[str, ...]] = {}
         self._placed: dict[str, float] = {}  # a retry's job id -> where the original stood
+        self._seek: dict[str, tuple[str, str]] = {}  # owner -> (job, "SECONDS:NONCE")
         self.downloads = Downloads(services.registry, exports_dir)
+        self.corrections = Corrections(services.edits)
         self._controls: list[Control] = []
 
     # ---- state helpers ---------------------------------------------------------
@@ -185,7 +191,18 @@ class WebUI:
         transcript = self.services.registry.transcript(job.id)
         segments = transcript.segments if transcript else ()
         info = transcript.info if transcript else None
-        return transcript_html(job, segments, info, self.downloads.media_url(owner, job))
+        edited = None
+        if job.status in TERMINAL:  # a finished transcript may be corrected
+            views = self.services.edits.segments(job.id)
+            edited = {v.segment.id: v.original.text for v in views if v.edited}
+        media = self.downloads.media_url(owner, job)
+        seek_job, seek = self._seek.get(owner, ("", ""))
+        seek = seek if seek_job == job.id else ""
+        return transcript_html(job, segments, info, media, edited, seek)
+
+    def revisions(self, owner: str) -> int:
+        """Changes with every correction of any of `owner`'s jobs (another tab's too)."""
+        return sum(self.services.edits.revision(j.id) for j in self.jobs_of(owner))
 
     async def _downloads(self, owner: str, job: Job | None) -> list[str] | None:
         """The open file's transcript in the chosen formats: a finished one, or what a
@@ -276,6 +293,55 @@ class WebUI:
         async for update in self.stream(owner_of(request)):
             yield update
 
+    async def edit(self, action: str | None, request: gr.Request) -> Outputs:
+        """A correction in the transcript pane: `{"job", "action": edit|restore|
+        restore-all|replace|undo, ...}` as JSON (TRANSCRIPT_JS sends it)."""
+        owner = owner_of(request)
+        try:
+            asked = json.loads(action or "{}")
+            job = self._own(owner, str(asked.get("job", "")))
+        except (ValueError, AttributeError):
+            asked, job = {}, None
+        if job is None or not isinstance(asked, dict):
+            return await self.render(owner, "That file is no longer in the list.")
+        message = self.corrections.act(owner, job.id, job.name, asked)
+        return await self.render(owner, view.escape_md(message))
+
+    async def find(self, query: str | None, request: gr.Request) -> Any:
+        """Search the person's transcripts (jobs/search.py, as GET /api/search does)."""
+        owner = owner_of(request)
+        if not (query or "").strip():
+            return gr.HTML(results="")
+        try:
+            hits = self.services.search.search(owner, query or "")
+        except SearchError as exc:
+            reason = str(exc)
+            return gr.HTML(results=results_html(query or "", None, reason[:1].upper() + reason[1:]))
+        return gr.HTML(results=results_html(query or "", hits))
+
+    async def open_at(self, action: str | None, request: gr.Request) -> Outputs:
+        """A search result: `{"job", "t"}`; open that file, the player at that time."""
+        owner = owner_of(request)
+        try:
+            asked = json.loads(action or "{}")
+            job, at = self._own(owner, str(asked.get("job", ""))), float(asked.get("t", 0))
+        except (ValueError, AttributeError, TypeError):
+            job, at = None, 0.0
+        if job is None:
+            return await self.render(owner, "That file is no longer in the list.")
+        self._selected[owner] = job.id
+        self._seek[owner] = (job.id, f"{max(0.0, at):.3f}:{time.time():.6f}")
+        return await self.render(owner)
+
+    async def poll(self, seen: int, request: gr.Request) -> tuple[Any, ...]:
+        """Every few seconds: re-render when a correction landed since this tab last
+        looked (made in another tab of the same person, or through the API)."""
+        owner = owner_of(request)
+        now = self.revisions(owner)
+        if now == seen:
+            return (*(gr.skip() for _ in range(5)), seen)
+        return (*await self.render(owner), now)
+
     async def act(self, action: str | None, request: gr.Request) -> AsyncIterator[Outputs]:
         """A click in the file list: `{"job": id, "action": open|cancel|retry|delete|
         cancel-all}` as JSON (QUEUE_JS sends it). Another owner's job is as if absent."""
@@ -292,6 +358,9 @@ class WebUI:
                 if j.status not in TERMINAL
             )
             yield await self.render(owner, f"Cancelled {_files(count)}.")
+            return
+        if verb == "delete-batch":
+            yield await self._delete_batch(owner, str(asked.get("batch", "")))
             return
         if job is None:
             yield await self.render(owner, "That file is no longer in the list.")
@@ -337,6 +406,21 @@ class WebUI:
             self._selected.pop(owner, None)
         self.downloads.forget(job.id)
         return await self.render(owner, f"Deleted {view.escape_md(job.name)} and its files.")
+
+    async def _delete_batch(self, owner: str, batch: str) -> Outputs:
+        """Remove every finished file of one of `owner`'s batches (History)."""
+        jobs = [j for j in self.jobs_of(owner) if (j.batch_id or j.id) == batch]
+        if not jobs:
+            return await self.render(owner, "That batch is no longer in the list.")
+        if any(j.status not in TERMINAL for j in jobs):
+            return await self.render(owner, "Cancel that batch's running files first.")
+        for job in jobs:
+            with contextlib.suppress(KeyError, JobStateError):
+                self.services.delete_job(job.id)
+            if self._selected.get(owner) == job.id:
+                self._selected.pop(owner, None)
+            self.downloads.forget(job.id)
+        return await self.render(owner, f"Deleted a batch of {_files(len(jobs))} and its files.")
 
     def model_changed(self, model: str) -> tuple[Any, Any, Any]:
         """An English-only model offers English and no translation; others everything."""
@@ -435,6 +519,22 @@ class WebUI:
                         elem_id="queue",
                         padding=False,
                     )
+                    query = gr.Textbox(
+                        placeholder='Search all your transcripts: words, "a phrase", prefix*',
+                        show_label=False,
+                        max_length=200,
+                        submit_btn="Search",
+                        elem_id="search",
+                    )
+                    results = gr.HTML(
+                        value="",
+                        html_template="${results}",
+                        css_template=RESULTS_CSS,
+                        js_on_load=RESULTS_JS,
+                        results="",
+                        elem_id="results",
+                        padding=False,
+                    )
                 with gr.Column(scale=3, min_width=320):
                     gr.HTML(
                         value=PLAYER_HTML,
@@ -475,6 +575,13 @@ class WebUI:
                 **live,
             )
             queue.click(self.act, [queue], view_outputs, api_name="act", **live)
+            transcript.click(self.edit, [transcript], view_outputs, api_name="edit", **live)
+            query.submit(self.find, [query], [results], api_name="search", **live)
+            results.click(self.open_at, [results], view_outputs, api_name="open_at", **live)
+            seen = gr.State(0)
+            gr.Timer(POLL_S).tick(
+                self.poll, [seen], [*view_outputs, seen], api_visibility="private", **live
+            )
             by_name = {c.option.name: c.component for c in self._controls}
             if {"model", "language", "task"} <= by_name.keys():
                 switch = (by_name["language"], by_name["task"], model_note)

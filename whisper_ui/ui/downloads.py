@@ -58,7 +58,8 @@ class Downloads:
         self.logins: GradioLogins | None = None
         self._tokens: dict[str, str] = {}  # owner -> token
         self._owners: dict[str, str] = {}  # token -> owner
-        self._written: dict[str, tuple[str, ...]] = {}  # job id -> formats on disk
+        # job id -> (formats, corrections revision) of the files on disk
+        self._written: dict[str, tuple[tuple[str, ...], int]] = {}
         self._lock = threading.Lock()  # handlers run on the loop and in Gradio's threads
 
     # ---- per-job files -------------------------------------------------------------
@@ -66,8 +67,8 @@ class Downloads:
     def cached(self, job: Job, formats: tuple[str, ...]) -> list[str] | None:
         """The paths already written for `job` in `formats`, or None."""
         with self._lock:
-            if self._written.get(job.id) != formats:
-                return None
+            if self._written.get(job.id) != (formats, self.registry.revision(job.id)):
+                return None  # other formats, or corrected since: written again
         return [str(self._path(job, ext)) for ext in formats]
 
     async def files(self, job: Job, formats: tuple[str, ...]) -> list[str]:
@@ -79,11 +80,17 @@ class Downloads:
         if transcript is None:
             return []
         folder = self.exports_dir / job.id
-        paths = await asyncio.to_thread(self._write, folder, transcript, formats, job)
+        revision = self.registry.revision(job.id)  # of `transcript`: read together
+        paths = await asyncio.to_thread(self._write, folder, transcript, formats, job, revision)
         return [str(p) for p in paths]
 
     def _write(
-        self, folder: Path, transcript: Transcript, formats: tuple[str, ...], job: Job
+        self,
+        folder: Path,
+        transcript: Transcript,
+        formats: tuple[str, ...],
+        job: Job,
+        revision: int,
     ) -> list[Path]:
         # A new set of formats replaces the old one: no file of a format not asked for stays.
         shutil.rmtree(folder, ignore_errors=True)
@@ -92,7 +99,7 @@ class Downloads:
             for path in paths:
                 self.grants.grant_export(path, job.submitter)
         with self._lock:
-            self._written[job.id] = formats
+            self._written[job.id] = (formats, revision)
         return paths
 
     def _path(self, job: Job, ext: str) -> Path:

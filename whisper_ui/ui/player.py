@@ -47,7 +47,7 @@ const keepInView = (seg) => {
     box.scrollTop = Math.max(0, top - box.clientHeight / 3);
   }
 };
-const mark = () => {
+const mark = (reveal) => {
   const p = pane();
   if (!p || !media) return;
   const t = media.currentTime;
@@ -62,6 +62,7 @@ const mark = () => {
     found.classList.add('playing');
     if (!media.paused) keepInView(found);
   }
+  if (found && reveal === true) keepInView(found);
 };
 const load = (url, k) => {
   if (url === src && k === kind) return;
@@ -83,9 +84,16 @@ const load = (url, k) => {
   holder.replaceChildren(media);
   root.hidden = false;
 };
+let sought = '';
 const sync = () => {
   const head = pane()?.querySelector('.head');
   load(head?.dataset.media || '', head?.dataset.kind || 'audio');
+  const seek = head?.dataset.seek || '';
+  if (media && seek && seek !== sought) {  // a search result: go to its time
+    sought = seek;
+    media.currentTime = parseFloat(seek);
+    mark(true);
+  }
   mark();
 };
 let observed = null;

@@ -12,6 +12,7 @@ error texts) is escaped here, in one place; the page's script (QUEUE_JS) only re
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -147,6 +148,39 @@ def batch_line(rows: Sequence[JobRow], now: float, speed: float, slots: int) -> 
     return " · ".join(parts), title
 
 
+def sent_label(sent: float, now: float) -> str:
+    """When a batch was sent, as a person says it: "Today 14:02", "Yesterday 09:10",
+    "Mon 30 Nov 14:02" (the server's local time)."""
+    day, today = time.localtime(sent), time.localtime(now)
+    clock_part = time.strftime("%H:%M", day)
+    if day[:3] == today[:3]:
+        return f"Today {clock_part}"
+    if time.localtime(now - 86400)[:3] == day[:3]:
+        return f"Yesterday {clock_part}"
+    return time.strftime(
+        "%a %d %b %Y %H:%M" if day.tm_year != today.tm_year else "%a %d %b %H:%M", day
+    )
+
+
+def group_header(batch: str, members: Sequence[JobRow], now: float) -> str:
+    """The line over one batch's cards (shown when the list holds several batches):
+    when it was sent, its size, and "Delete batch" once every file of it has ended."""
+    sent = min(m.job.created_at for m in members)
+    count = f"{len(members)} {'file' if len(members) == 1 else 'files'}"
+    label = f"{sent_label(sent, now)} · {count}"
+    done = all(m.job.status in TERMINAL for m in members)
+    button = (
+        '<button type="button" class="act delete" data-action="delete-batch">Delete batch</button>'
+        if done
+        else ""
+    )
+    return (
+        f'<li class="group" data-batch="{html.escape(batch, quote=True)}" '
+        f'data-label="{html.escape(label, quote=True)}"><span>{html.escape(label)}</span>'
+        f"{button}</li>"
+    )
+
+
 def queue_html(
     rows: Sequence[JobRow], selected: str | None, now: float, speed: float, slots: int
 ) -> str:
@@ -163,7 +197,16 @@ def queue_html(
         if active
         else ""
     )
-    cards = "".join(_card(r, r.job.id == selected, now, speed, slots) for r in rows)
+    batches = {r.job.batch_id or r.job.id for r in rows}
+    parts, shown = [], None
+    for r in rows:
+        batch = r.job.batch_id or r.job.id
+        if len(batches) > 1 and batch != shown:
+            members = [m for m in rows if (m.job.batch_id or m.job.id) == batch]
+            parts.append(group_header(batch, members, now))
+            shown = batch
+        parts.append(_card(r, r.job.id == selected, now, speed, slots))
+    cards = "".join(parts)
     return (
         f'<div class="batch" data-title="{html.escape(title, quote=True)}"'
         f' data-active="{int(active)}"><span>{html.escape(line)}</span>{cancel_all}</div>'
@@ -173,7 +216,14 @@ def queue_html(
 
 # Clicks on the list go back to Python as the component's value: a JSON action.
 QUEUE_JS = """
-const act = (card, action) => {
+const act = (card, action, group) => {
+  if (action === 'delete-batch') {
+    if (!confirm(`Delete the ${group.dataset.label} batch: every file in it and its ` +
+                 'transcripts? This cannot be undone.')) return;
+    props.value = JSON.stringify({batch: group.dataset.batch, action, at: Date.now()});
+    trigger('click');
+    return;
+  }
   if (action === 'delete' &&
       !confirm(`Delete “${card.dataset.name}” and its transcripts? This cannot be undone.`)) return;
   if (action === 'cancel-all' && !confirm('Cancel every file that is queued or running?')) return;
@@ -183,7 +233,7 @@ const act = (card, action) => {
 element.addEventListener('click', (event) => {
   const button = event.target.closest('button[data-action]');
   const card = event.target.closest('[data-job]');
-  if (button) act(card, button.dataset.action);
+  if (button) act(card, button.dataset.action, event.target.closest('.group'));
   else if (card && !card.classList.contains('selected')) act(card, 'open');
 });
 element.addEventListener('keydown', (event) => {
@@ -235,6 +285,10 @@ retitle();
 """
 
 QUEUE_CSS = """
+.group { display: flex; gap: 8px; align-items: center; justify-content: space-between;
+  margin: 8px 0 0; padding: 2px 2px 0; font-size: var(--text-sm); font-weight: 600;
+  color: var(--body-text-color-subdued); border-top: 1px solid var(--border-color-primary); }
+.group:first-child { margin-top: 0; border-top: none; }
 .batch { display: flex; gap: 8px; align-items: center; justify-content: space-between;
   flex-wrap: wrap; font-size: var(--text-sm); color: var(--body-text-color-subdued);
   margin-bottom: 6px; }

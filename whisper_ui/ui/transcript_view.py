@@ -10,7 +10,7 @@ the position itself), and stops following as soon as they do.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from whisper_ui.domain import (
@@ -34,16 +34,40 @@ def media_kind(name: str) -> str:
     return "video" if Path(name).suffix.lower() in VIDEO_EXTENSIONS else "audio"
 
 
-def _lines(segments: Sequence[Segment]) -> str:
-    """One line per segment; its time is a button that seeks the player there."""
-    return "".join(
-        f'<p class="seg" data-start="{s.start:.3f}" data-end="{s.end:.3f}">'
-        f'<button type="button" class="time" data-t="{s.start:.3f}" '
-        f'title="Play from here">{stamp(s.start)}</button>'
-        f'<span class="text">{html.escape(s.text.strip())}</span></p>'
-        for s in segments
-        if s.text.strip()
-    )
+def _lines(segments: Sequence[Segment], edited: Mapping[int, str] | None = None) -> str:
+    """One line per segment; its time is a button that seeks the player there. With
+    `edited` (not None: the job has finished, so it may be corrected) each text can be
+    edited in place, and an edited one says so, with what the model wrote and a restore
+    button (`edited` maps a segment id to the model's text)."""
+    out = []
+    for s in segments:
+        text = s.text.strip()
+        if not text and (edited is None or s.id not in edited):
+            continue
+        mine = edited is not None and s.id in edited
+        shown = html.escape(text)
+        editable = (
+            f' contenteditable="plaintext-only" spellcheck="true" data-was="{shown}"'
+            f' title="Click to correct; Enter saves, Esc cancels"'
+            if edited is not None
+            else ""
+        )
+        restore = ""
+        if mine:
+            assert edited is not None
+            was = html.escape(edited[s.id].strip(), quote=True)
+            restore = (
+                f'<button type="button" class="restore" data-action="restore" '
+                f'title="Restore what the model wrote: {was}">↺</button>'
+            )
+        out.append(
+            f'<p class="seg{" edited" if mine else ""}" data-id="{s.id}" '
+            f'data-start="{s.start:.3f}" data-end="{s.end:.3f}">'
+            f'<button type="button" class="time" data-t="{s.start:.3f}" '
+            f'title="Play from here">{stamp(s.start)}</button>'
+            f'<span class="text"{editable}>{shown}</span>{restore}</p>'
+        )
+    return "".join(out)
 
 
 def language_note(info: TranscriptInfo | None) -> str:
@@ -68,13 +92,17 @@ def transcript_html(
     segments: Sequence[Segment],
     info: TranscriptInfo | None,
     media: str = "",
+    edited: Mapping[int, str] | None = None,
+    seek: str = "",
 ) -> str:
     """The transcript pane for `job` (None: nothing chosen yet); `media` is where the
-    player (ui/player.py) fetches its recording ("" for none)."""
+    player (ui/player.py) fetches its recording ("" for none); `edited` (segment id ->
+    the model's text) is given once the job has finished and makes the text editable;
+    `seek` ("SECONDS:NONCE", from a search result) asks the player to go there."""
     if job is None:
         return '<div class="placeholder">Choose a file in the list to see its transcript.</div>'
     name = html.escape(job.name)
-    body = _lines(segments)
+    body = _lines(segments, edited)
     note = ""
     if job.status is JobStatus.FAILED:
         note = html.escape(job.error or "failed")
@@ -91,15 +119,12 @@ def transcript_html(
     source = html.escape(media, quote=True)
     return (
         f'<div class="head" data-media="{source}" data-kind="{media_kind(job.name)}" '
-        f'data-job="{html.escape(job.id, quote=True)}">'
+        f'data-job="{html.escape(job.id, quote=True)}" data-seek="{html.escape(seek, quote=True)}">'
         f'<span class="title">{name}</span>'
         f'<span class="lang">{html.escape(language)}</span>'
-        + (
-            '<span class="tools"><button type="button" class="copy">Copy text</button></span>'
-            if body
-            else ""
-        )
+        + (f'<span class="tools">{_tools(edited)}</span>' if body else "")
         + "</div>"
+        + (_find_bar() if body and edited is not None else "")
         + (f'<p class="note {_note_kind(job)}">{note}</p>' if note else "")
         + (
             f'<div class="lines" data-job="{job.id}" data-live="{live}" tabindex="0">{body}</div>'
@@ -107,6 +132,38 @@ def transcript_html(
             if body or live
             else ""
         )
+    )
+
+
+def _tools(edited: Mapping[int, str] | None) -> str:
+    """The head's buttons: copy; once finished, find/replace, undo, restore all."""
+    tools = '<button type="button" class="copy">Copy text</button>'
+    if edited is None:
+        return tools
+    tools = (
+        '<button type="button" class="find-open" aria-expanded="false">Find and replace'
+        "</button>"
+        '<button type="button" data-action="undo" title="Undo the last correction">Undo'
+        "</button>" + tools
+    )
+    if edited:
+        count = f"{len(edited)} {'segment' if len(edited) == 1 else 'segments'}"
+        tools = (
+            f'<span class="edits">{count} corrected</span>'
+            '<button type="button" data-action="restore-all" '
+            'title="Back to what the model wrote, everywhere">Restore all</button>' + tools
+        )
+    return tools
+
+
+def _find_bar() -> str:
+    return (
+        '<form class="find" hidden><input class="find-text" placeholder="Find" '
+        'aria-label="Find" maxlength="200"><input class="replace-text" placeholder='
+        '"Replace with" aria-label="Replace with" maxlength="200">'
+        '<label><input type="checkbox" class="find-case"> Match case</label>'
+        '<button type="submit" data-action="replace">Replace all</button>'
+        '<span class="found" role="status"></span></form>'
     )
 
 
@@ -143,6 +200,71 @@ element.addEventListener('click', (event) => {
     copy.textContent = 'Copied';
     setTimeout(() => { copy.textContent = 'Copy text'; }, 1500);
   }
+});
+// Corrections go back to Python as the component's value, a JSON action (WebUI.edit).
+const send = (action, extra) => {
+  const head = element.querySelector('.head');
+  props.value = JSON.stringify({job: head ? head.dataset.job : '', action, ...extra,
+                                at: Date.now()});
+  trigger('click');
+};
+const editing = (target) => target.closest && target.closest('.text[contenteditable]');
+element.addEventListener('focusout', (event) => {
+  const text = editing(event.target);
+  if (!text) return;
+  const now = text.innerText.replace(/\\s+/g, ' ').trim();
+  if (now === text.dataset.was) return;
+  text.dataset.was = now;
+  send('edit', {segment: +text.closest('.seg').dataset.id, text: now});
+});
+element.addEventListener('keydown', (event) => {
+  const text = editing(event.target);
+  if (!text) return;
+  if (event.key === 'Enter' && !event.shiftKey) { event.preventDefault(); text.blur(); }
+  if (event.key === 'Escape') { text.innerText = text.dataset.was; text.blur(); }
+});
+element.addEventListener('click', (event) => {
+  const button = event.target.closest && event.target.closest('[data-action]');
+  if (button && button.dataset.action !== 'replace') {
+    const seg = button.closest('.seg');
+    if (button.dataset.action === 'restore-all' &&
+        !confirm('Restore what the model wrote in every corrected segment?')) return;
+    send(button.dataset.action, seg ? {segment: +seg.dataset.id} : {});
+  }
+  const open = event.target.closest && event.target.closest('.find-open');
+  if (open) {
+    const form = element.querySelector('.find');
+    form.hidden = !form.hidden;
+    open.setAttribute('aria-expanded', String(!form.hidden));
+    if (!form.hidden) form.querySelector('.find-text').focus();
+  }
+});
+const count = () => {
+  const form = element.querySelector('.find');
+  if (!form) return;
+  const find = form.querySelector('.find-text').value;
+  const exact = form.querySelector('.find-case').checked;
+  let n = 0;
+  if (find) {
+    const needle = exact ? find : find.toLowerCase();
+    for (const t of element.querySelectorAll('.seg .text')) {
+      const hay = exact ? t.textContent : t.textContent.toLowerCase();
+      n += hay.split(needle).length - 1;
+    }
+  }
+  form.querySelector('.found').textContent = find ? `${n} found` : '';
+};
+element.addEventListener('input', (event) => {
+  if (event.target.closest && event.target.closest('.find')) count();
+});
+element.addEventListener('submit', (event) => {
+  const form = event.target.closest('.find');
+  if (!form) return;
+  event.preventDefault();
+  const find = form.querySelector('.find-text').value;
+  if (!find) return;
+  send('replace', {find, replace: form.querySelector('.replace-text').value,
+                   match_case: form.querySelector('.find-case').checked});
 });
 const place = () => {
   const box = lines();
@@ -183,7 +305,31 @@ TRANSCRIPT_CSS = """
   background: var(--block-background-fill);
   font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: var(--text-md); }
 @media (max-width: 640px) { .lines { height: auto; max-height: 60vh; min-height: 120px; } }
-.seg { margin: 0 0 4px; display: flex; gap: 10px; }
+.seg { margin: 0 0 4px; display: flex; gap: 10px; align-items: baseline; }
+.text[contenteditable] { border-radius: 4px; padding: 0 2px; outline: none; cursor: text; }
+.text[contenteditable]:hover { background: var(--background-fill-secondary); }
+.text[contenteditable]:focus { background: var(--background-fill-secondary);
+  box-shadow: 0 0 0 2px var(--color-accent); }
+.seg.edited .text { text-decoration: underline dotted var(--color-accent);
+  text-underline-offset: 3px; }
+.restore { flex: none; font-size: var(--text-sm); padding: 0 6px; border-radius: 6px;
+  cursor: pointer; border: 1px solid var(--button-secondary-border-color);
+  background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); }
+.tools { display: flex; gap: 6px; align-items: center; flex-wrap: wrap; }
+.tools button { font-size: var(--text-sm); padding: 2px 10px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--button-secondary-border-color);
+  background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); }
+.edits { font-size: var(--text-sm); color: var(--body-text-color-subdued); }
+.find { display: flex; gap: 6px; flex-wrap: wrap; align-items: center; margin: 0 0 6px;
+  font-size: var(--text-sm); }
+.find[hidden] { display: none; }
+.find input[type=text], .find input:not([type]) { flex: 1 1 140px; min-width: 0; padding: 3px 6px;
+  border-radius: 6px; border: 1px solid var(--border-color-primary);
+  background: var(--block-background-fill); color: var(--body-text-color); font: inherit; }
+.find button { padding: 2px 10px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--button-secondary-border-color);
+  background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); }
+.found { color: var(--body-text-color-subdued); }
 .time { flex: none; color: var(--body-text-color-subdued); font: inherit; background: none;
   border: none; padding: 0 2px; border-radius: 4px; cursor: pointer; }
 .time:hover, .time:focus-visible { color: var(--body-text-color); text-decoration: underline; }
