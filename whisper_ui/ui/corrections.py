@@ -36,12 +36,14 @@ class Corrections:
         self._undo: dict[str, list[_Group]] = {}
 
     def act(self, owner: str, job_id: str, name: str, asked: dict[str, Any]) -> str:
-        """Do `asked["action"]` (edit, restore, restore-all, replace, undo) on `owner`'s
-        job; the message for the status line (plain text; the caller escapes it)."""
+        """Do `asked["action"]` (edit, times, restore, restore-all, replace, undo) on
+        `owner`'s job; the message for the status line (plain text; the caller escapes it)."""
         verb = str(asked.get("action", ""))
         try:
             if verb == "edit":
                 return self._edit(owner, job_id, asked)
+            if verb == "times":
+                return self._times(owner, job_id, asked)
             if verb == "restore":
                 return self._restore(owner, job_id, int(asked.get("segment", -1)))
             if verb == "restore-all":
@@ -74,6 +76,15 @@ class Corrections:
         if before is not None and before.segment != view.segment:
             self._push(owner, _Group(job_id, [before]))
         return "Saved." if view.edited else "Restored what the model wrote."
+
+    def _times(self, owner: str, job_id: str, asked: dict[str, Any]) -> str:
+        segment = int(asked["segment"])
+        start, end = float(asked["start"]), float(asked["end"])  # NaN: refused by the rules
+        before = self._views(owner, job_id).get(segment)
+        view = self.edits.apply(job_id, segment, start=start, end=end, owner=owner)
+        if before is not None and before.segment != view.segment:
+            self._push(owner, _Group(job_id, [before]))
+        return "Saved the times." if view.edited else "Restored what the model wrote."
 
     def _restore(self, owner: str, job_id: str, segment: int) -> str:
         before = self._views(owner, job_id).get(segment)

@@ -40,6 +40,11 @@ def _lines(segments: Sequence[Segment], edited: Mapping[int, str] | None = None)
     edited in place, and an edited one says so, with what the model wrote and a restore
     button (`edited` maps a segment id to the model's text)."""
     out = []
+    time_hint = (
+        "Play from here (double-click to change the times)"
+        if edited is not None
+        else "Play from here"
+    )
     for s in segments:
         text = s.text.strip()
         if not text and (edited is None or s.id not in edited):
@@ -64,7 +69,7 @@ def _lines(segments: Sequence[Segment], edited: Mapping[int, str] | None = None)
             f'<p class="seg{" edited" if mine else ""}" data-id="{s.id}" '
             f'data-start="{s.start:.3f}" data-end="{s.end:.3f}">'
             f'<button type="button" class="time" data-t="{s.start:.3f}" '
-            f'title="Play from here">{stamp(s.start)}</button>'
+            f'title="{time_hint}">{stamp(s.start)}</button>'
             f'<span class="text"{editable}>{shown}</span>{restore}</p>'
         )
     return "".join(out)
@@ -239,6 +244,36 @@ element.addEventListener('click', (event) => {
     if (!form.hidden) form.querySelector('.find-text').focus();
   }
 });
+// Double-click a time (finished files): change the segment's start and end in place.
+const seconds = (text) => {
+  const parts = text.trim().split(':').map(Number);
+  if (!parts.length || parts.some((p) => !Number.isFinite(p))) return NaN;
+  return parts.reduce((total, p) => total * 60 + p, 0);
+};
+element.addEventListener('dblclick', (event) => {
+  const time = event.target.closest && event.target.closest('.time');
+  const seg = time && time.closest('.seg');
+  if (!seg || !seg.querySelector('.text[contenteditable]') || seg.querySelector('.times')) return;
+  const form = document.createElement('form');
+  form.className = 'times';
+  const show = (t) => { const m = Math.floor(t / 60); return `${m}:${(t - m * 60).toFixed(2)}`; };
+  form.innerHTML = '<input class="t-start" aria-label="Start (m:ss)" size="7">–' +
+    '<input class="t-end" aria-label="End (m:ss)" size="7">' +
+    '<button type="submit">Save times</button>' +
+    '<button type="button" class="t-cancel">Cancel</button>';
+  form.querySelector('.t-start').value = show(+seg.dataset.start);
+  form.querySelector('.t-end').value = show(+seg.dataset.end);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const start = seconds(form.querySelector('.t-start').value);
+    const end = seconds(form.querySelector('.t-end').value);
+    form.remove();
+    send('times', {segment: +seg.dataset.id, start, end});
+  });
+  form.querySelector('.t-cancel').addEventListener('click', () => form.remove());
+  seg.after(form);
+  form.querySelector('.t-start').focus();
+});
 const count = () => {
   const form = element.querySelector('.find');
   if (!form) return;
@@ -330,6 +365,14 @@ TRANSCRIPT_CSS = """
   border: 1px solid var(--button-secondary-border-color);
   background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); }
 .found { color: var(--body-text-color-subdued); }
+.times { display: flex; gap: 6px; align-items: center; margin: 0 0 6px 60px;
+  font-size: var(--text-sm); }
+.times input { width: 7em; padding: 2px 6px; border-radius: 6px; font: inherit;
+  border: 1px solid var(--border-color-primary); background: var(--block-background-fill);
+  color: var(--body-text-color); }
+.times button { padding: 2px 10px; border-radius: 6px; cursor: pointer;
+  border: 1px solid var(--button-secondary-border-color);
+  background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); }
 .time { flex: none; color: var(--body-text-color-subdued); font: inherit; background: none;
   border: none; padding: 0 2px; border-radius: 4px; cursor: pointer; }
 .time:hover, .time:focus-visible { color: var(--body-text-color); text-decoration: underline; }
