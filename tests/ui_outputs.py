@@ -86,7 +86,7 @@ def selected(update: tuple[Any, ...]) -> str | None:
 def transcript(update: tuple[Any, ...]) -> str:
     """The open file's transcript as text: one "mm:ss.s words" line per segment."""
     body = prop(update[TRANSCRIPT], "body")
-    lines = re.findall(r'<p class="seg">(.*?)</p>', body, re.S)
+    lines = re.findall(r'<p class="seg[^"]*"[^>]*>(.*?)</p>', body, re.S)
     return "\n".join(html.unescape(_TAG.sub(" ", line)).strip() for line in lines)
 
 
