@@ -109,3 +109,38 @@ def test_sigkill_mid_batch_then_restart_completes_every_job(tmp_path: Path) -> N
     assert {"lazy", "tuesday", "weather"} <= words(texts["speech.wav"])
     assert {"parked", "church"} <= words(texts["second_speech.wav"])
     assert {"garden", "cat", "dinner"} <= words(texts["video.mp4"])
+
+
+def test_a_correction_survives_sigkill(tmp_path: Path) -> None:
+    """Issue 14: an edit is one committed transaction in the journal, like a segment; a
+    kill -9 right after it is answered loses nothing, and a restore after the restart
+    gives back the model's text."""
+    import httpx
+
+    auth = ("alice", "s3cret")
+    server = start_server(tmp_path, *LOGIN)
+    try:
+        with httpx.Client(base_url=server.url, auth=auth, timeout=30) as http:
+            files = {"files": ("speech.wav", (DATA / "speech.wav").read_bytes(), "audio/wav")}
+            job = http.post("/api/jobs", files=files).json()["jobs"][0]["id"]
+            wait_until(
+                lambda: http.get(f"/api/jobs/{job}").json()["status"] == "completed",
+                120,
+                "the job completing",
+            )
+            first = http.get(f"/api/jobs/{job}/segments").json()["segments"][0]
+            fixed = first["text"] + " Zebrafinch."
+            r = http.patch(f"/api/jobs/{job}/segments/{first['id']}", json={"text": fixed})
+            assert r.status_code == 200, r.text
+    finally:
+        stop_server(server, kill=True)
+    server = start_server(tmp_path, *LOGIN)
+    try:
+        with httpx.Client(base_url=server.url, auth=auth, timeout=30) as http:
+            (segment, *_) = http.get(f"/api/jobs/{job}/segments").json()["segments"]
+            assert segment["edited"] and segment["text"] == fixed
+            assert "Zebrafinch" in http.get(f"/api/jobs/{job}/transcript?format=srt").text
+            assert http.delete(f"/api/jobs/{job}/segments/{first['id']}").status_code == 200
+            assert "Zebrafinch" not in http.get(f"/api/jobs/{job}/transcript").text
+    finally:
+        stop_server(server)
