@@ -25,6 +25,8 @@ import numpy.typing as npt
 from whisper_ui.audio import SAMPLE_RATE
 from whisper_ui.domain import Segment, Transcript, wordless_speech_warning
 
+HEARD_WITHIN_S = 600.0  # VAD looks at the first ten minutes: an hour of silence costs no more
+
 
 @dataclass(frozen=True)
 class LanguageCheck:
@@ -79,7 +81,7 @@ def check_language(
         return unlikely_language_warning(model) if mean < bounds.min_mean_logprob else None
     if transcript.text or samples is None or not len(samples):
         return None
-    heard = speech_seconds(samples)
+    heard = speech_seconds(samples[: int(HEARD_WITHIN_S * SAMPLE_RATE)])
     if heard < bounds.min_heard_s:
         return None
     return wordless_speech_warning(heard, model)

@@ -78,9 +78,14 @@ def checked(
     transcript: Transcript,
     emit: Emit,
     samples: npt.NDArray[np.float32],
+    resume: Resume = Resume(),
 ) -> Transcript:
     """Warn (a WarningAdded) when an English-only model probably got another language
-    (engine/language_check); `samples` lets an empty transcript be told from silence."""
+    (engine/language_check); `samples` lets an empty transcript be told from silence.
+    A resumed job is not judged: `transcript` holds only what this call decoded (the
+    end of a file, often its weakest part), not the whole file."""
+    if resume.offset_s > 0:
+        return transcript
     inner = getattr(lease.model, "model", None)
     english_only = not bool(getattr(inner, "is_multilingual", True))
     warning = check_language(
@@ -106,7 +111,7 @@ def run_plain(
         resume=resume,
         source_name=job.name,
     )
-    return checked(job, lease, transcript, emit, samples)
+    return checked(job, lease, transcript, emit, samples, resume)
 
 
 @dataclass(frozen=True)
@@ -151,4 +156,4 @@ class JobRunner:
             resume=resume,
             source_name=job.name,
         )
-        return checked(job, lease, transcript, emit, samples)
+        return checked(job, lease, transcript, emit, samples, resume)
