@@ -256,3 +256,28 @@ def test_delete_removes_a_finished_job_from_the_list(new_client: Callable[[], Cl
     assert "Deleted second_speech.wav" in shown(after[STATUS])
     assert rows(after) == []
     assert job_ids(after) == {}
+
+
+@pytest.mark.timeout(120)
+def test_batches_are_grouped_and_a_finished_batch_deletes_at_once(
+    new_client: Callable[[], Client],
+) -> None:
+    """Issue 14, item 4: the list groups a person's batches; "Delete batch" removes one."""
+    import json
+
+    from tests.ui_outputs import QUEUE, prop
+
+    client = new_client()
+    collect(submit(client, "speech.wav", "second_speech.wav"))
+    final = collect(submit(client, "second_speech.wav"))[-1]
+    page = prop(final[QUEUE], "cards")
+    groups = re.findall(r'<li class="group" data-batch="([^"]+)" data-label="([^"]+)"', page)
+    assert len(groups) == 2, page
+    assert all(re.match(r"Today \d\d:\d\d · [12] files?$", html.unescape(g[1])) for g in groups)
+    first_batch = groups[0][0]
+    after = client.predict(
+        json.dumps({"batch": first_batch, "action": "delete-batch"}), api_name="/act"
+    )
+    assert "Deleted a batch of 2 files" in shown(after[STATUS])
+    assert [c["name"] for c in cards(after)] == ["second_speech.wav"]
+    assert 'class="group"' not in prop(after[QUEUE], "cards")  # one batch left: no header
