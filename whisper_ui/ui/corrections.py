@@ -70,21 +70,23 @@ class Corrections:
             del stack[:-UNDO_DEPTH]
 
     def _edit(self, owner: str, job_id: str, asked: dict[str, Any]) -> str:
-        segment, text = int(asked["segment"]), str(asked["text"])
-        before = self._views(owner, job_id).get(segment)
-        view = self.edits.apply(job_id, segment, text=text, owner=owner)
-        if before is not None and before.segment != view.segment:
-            self._push(owner, _Group(job_id, [before]))
-        return "Saved." if view.edited else "Restored what the model wrote."
+        changes = {"text": str(asked["text"])}
+        return self._change(owner, job_id, int(asked["segment"]), changes, "Saved.")
 
     def _times(self, owner: str, job_id: str, asked: dict[str, Any]) -> str:
-        segment = int(asked["segment"])
-        start, end = float(asked["start"]), float(asked["end"])  # NaN: refused by the rules
+        # NaN (a time that could not be read) is refused by the rules, nothing changed
+        changes = {"start": float(asked["start"]), "end": float(asked["end"])}
+        return self._change(owner, job_id, int(asked["segment"]), changes, "Saved the times.")
+
+    def _change(
+        self, owner: str, job_id: str, segment: int, changes: dict[str, Any], saved: str
+    ) -> str:
+        """Apply one segment's changes, undoable; `saved` is said unless it restored."""
         before = self._views(owner, job_id).get(segment)
-        view = self.edits.apply(job_id, segment, start=start, end=end, owner=owner)
+        view = self.edits.apply(job_id, segment, owner=owner, **changes)
         if before is not None and before.segment != view.segment:
             self._push(owner, _Group(job_id, [before]))
-        return "Saved the times." if view.edited else "Restored what the model wrote."
+        return saved if view.edited else "Restored what the model wrote."
 
     def _restore(self, owner: str, job_id: str, segment: int) -> str:
         before = self._views(owner, job_id).get(segment)
@@ -98,7 +100,7 @@ class Corrections:
         restored = self.edits.restore_all(job_id, owner=owner)
         self._push(owner, _Group(job_id, before))
         count = len(restored)
-        return f"Restored {count} {'segment' if count == 1 else 'segments'}."
+        return f"Restored {_segments(count)}."
 
     def _replace(self, owner: str, job_id: str, asked: dict[str, Any]) -> str:
         find, replace = str(asked.get("find", "")), str(asked.get("replace", ""))
@@ -123,8 +125,7 @@ class Corrections:
             self._push(owner, group)  # what did change can be undone, even after an error
         if not hits:
             return f"“{find}” is not in this transcript."
-        places = f"{len(group.before)} {'segment' if len(group.before) == 1 else 'segments'}"
-        return f"Replaced {hits} × “{find}” in {places}."
+        return f"Replaced {hits} × “{find}” in {_segments(len(group.before))}."
 
     def _undo_last(self, owner: str, job_id: str) -> str:
         stack = self._undo.get(owner, [])
@@ -139,4 +140,8 @@ class Corrections:
             else:
                 self.edits.restore(job_id, before.segment.id, owner=owner)
         count = len(group.before)
-        return f"Undone ({count} {'segment' if count == 1 else 'segments'})."
+        return f"Undone ({_segments(count)})."
+
+
+def _segments(n: int) -> str:
+    return f"{n} {'segment' if n == 1 else 'segments'}"
