@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,17 @@ from whisper_ui.engine.resources import DeviceInfo
 log = logging.getLogger(__name__)
 
 _AGENT_NAME = "whisper-ui-agent-{}"
+
+
+def _host(info: dict[str, Any]) -> str:
+    return str(info.get("NodeManagerHostname") or info.get("NodeManagerAddress") or "node")
+
+
+def _node_name(info: dict[str, Any], node_id: str, hosts: Counter[str]) -> str:
+    """A node is named by its host, given once and kept (jobs record it, resume looks it up);
+    nodes sharing a host when one joins get their id's start too."""
+    host = _host(info)
+    return host if hosts[host] <= 1 else f"{host}#{node_id[:6]}"
 
 
 @dataclass
@@ -132,31 +144,32 @@ class ClusterPool:
         import ray
 
         alive = {n["NodeID"]: n for n in await asyncio.to_thread(ray.nodes) if n.get("Alive")}
-        changed = False
         for node_id in list(self._nodes):
             if node_id not in alive:
                 log.warning("cluster node %s left", self._nodes[node_id].name)
                 del self._nodes[node_id]
-                changed = True
-        for node_id, info in alive.items():
-            resources = info.get("Resources", {})
-            if not resources.get("CPU") and not resources.get("GPU"):
-                continue  # `ray start --num-cpus 0`: a node that only serves (the head)
+        workers = {
+            node_id: info
+            for node_id, info in alive.items()
+            if info.get("Resources", {}).get("CPU") or info.get("Resources", {}).get("GPU")
+        }  # `ray start --num-cpus 0` is a node that only serves (the head)
+        hosts = Counter(_host(info) for info in workers.values())
+        for node_id, info in workers.items():
             node = self._nodes.get(node_id)
             if node is None or node.lost:
-                node = await self._place(node_id, info, node)
+                name = node.name if node is not None else _node_name(info, node_id, hosts)
+                node = await self._place(node_id, info, node, name)
                 if node is None:
                     continue
                 self._nodes[node_id] = node
-                changed = True
         models = {self._settings.model} | {m for n in self._nodes.values() for m in n.capacity}
         await asyncio.gather(*(self._ask(n, models) for n in list(self._nodes.values())))
-        if changed:
-            self._name_nodes()
         async with self._cond:
             self._cond.notify_all()
 
-    async def _place(self, node_id: str, info: dict[str, Any], old: _Node | None) -> _Node | None:
+    async def _place(
+        self, node_id: str, info: dict[str, Any], old: _Node | None, name: str
+    ) -> _Node | None:
         """The agent on `node_id` (created there, or found again by its name)."""
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -177,22 +190,11 @@ class ClusterPool:
             log.warning("no agent on node %s: %s", node_id[:8], exc)
             self._place_error = f"{type(exc).__name__}: {str(exc).splitlines()[-1:]}"
             return None
-        name = str(hello.get("hostname") or info.get("NodeManagerAddress") or node_id[:8])
         node = _Node(node_id, name, agent, cpus or 0.0)
         if old is not None:
             node.given = old.given
-        log.info("cluster node %s (%s) joined", name, node_id[:8])
+        log.info("cluster node %s (%s, %s) joined", name, node_id[:8], hello.get("hostname"))
         return node
-
-    def _name_nodes(self) -> None:
-        """A node is named by its host; two nodes on one host get their id's start too."""
-        hosts: dict[str, int] = {}
-        for node in self._nodes.values():
-            host = node.name.split("#")[0]
-            hosts[host] = hosts.get(host, 0) + 1
-        for node in self._nodes.values():
-            host = node.name.split("#")[0]
-            node.name = host if hosts[host] == 1 else f"{host}#{node.node_id[:6]}"
 
     async def _ask(self, node: _Node, models: set[str]) -> None:
         try:
