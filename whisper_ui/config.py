@@ -18,7 +18,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from whisper_ui.options import OPTIONS, Task, TranscribeOptions
+from whisper_ui.options import OPTIONS, Speakers, Task, TranscribeOptions
 
 _OPTION_DEFAULTS = TranscribeOptions()
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     beam_size: int = _OPTION_DEFAULTS.beam_size
     vad_filter: bool = _OPTION_DEFAULTS.vad_filter
     word_timestamps: bool = _OPTION_DEFAULTS.word_timestamps
+    speakers: Speakers = _OPTION_DEFAULTS.speakers
+    min_speakers: int | None = _OPTION_DEFAULTS.min_speakers
+    max_speakers: int | None = _OPTION_DEFAULTS.max_speakers
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = "auto"

@@ -73,6 +73,14 @@ class Transcript:
         """The plain text, segments joined by single spaces."""
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
 
+    def talk_time(self) -> dict[str, float]:
+        """Seconds each speaker talks, in order of first speech ({} without speakers)."""
+        totals: dict[str, float] = {}
+        for s in self.segments:
+            if s.speaker is not None and s.text.strip():
+                totals[s.speaker] = totals.get(s.speaker, 0.0) + max(0.0, s.end - s.start)
+        return totals
+
 
 class JobStatus(str, enum.Enum):
     """Lifecycle of a job; only the dispatcher moves a job between these."""
@@ -133,6 +141,15 @@ class Resume:
 
 
 @dataclass(frozen=True)
+class Voice:
+    """A named reference clip: the speakers stage labels the voice nearest it by `name`
+    (OpenAI's known_speaker_names/references, or a person's saved voice)."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
 class Job:
     """Inert description of one file's transcription; it never references its queue."""
 
@@ -154,6 +171,7 @@ class Job:
     # What a person should know about a job that still completed (the file ends early,
     # no speech found): each said once, in the order found; see WarningAdded.
     warnings: tuple[str, ...] = ()
+    voices: tuple[Voice, ...] = ()  # reference clips that name speakers (speakers on)
 
 
 NO_SPEECH = "no speech found"
@@ -212,11 +230,13 @@ class Started:
 
 @dataclass(frozen=True)
 class Progress:
-    """Fraction of the audio duration decoded so far (0..1)."""
+    """Fraction of the audio duration decoded so far (0..1); with stage "speakers",
+    the fraction of the speakers stage done (it runs after the transcript is whole)."""
 
     job_id: str
     fraction: float
     audio_done_s: float
+    stage: Literal["transcribing", "speakers"] = "transcribing"
     kind: Literal["progress"] = field(default="progress", init=False)
 
 
@@ -285,6 +305,19 @@ class SegmentEdited:
     kind: Literal["edited"] = field(default="edited", init=False)
 
 
+@dataclass(frozen=True)
+class SpeakersFound:
+    """The speakers stage is done (engine/speakers): `turns` from the runner; the
+    dispatcher lays them on every saved segment and publishes this event again with
+    `segments`, the whole transcript split at each change of speaker (new ids)."""
+
+    job_id: str
+    turns: tuple[SpeakerTurn, ...]
+    speakers: tuple[str, ...]
+    segments: tuple[Segment, ...] = ()
+    kind: Literal["speakers"] = field(default="speakers", init=False)
+
+
 JobEvent = (
     Queued
     | Started
@@ -296,6 +329,7 @@ JobEvent = (
     | Failed
     | Cancelled
     | SegmentEdited
+    | SpeakersFound
 )
 
 TERMINAL_EVENTS = (Completed, Failed, Cancelled)

@@ -104,6 +104,8 @@ def option(
 
 
 Task = Literal["transcribe", "translate"]
+Speakers = Literal["off", "auto", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+MAX_SPEAKERS: Final = 10
 LANGUAGE_PATTERN = r"^[A-Za-z_-]{2,}$"
 
 
@@ -156,6 +158,32 @@ class TranscribeOptions:
         fronts=("api", "openai", "cli"),
         max_length=4000,
         openai_field="prompt",
+    )
+    speakers: Speakers = option(
+        "off",
+        help="Label who speaks: off, auto (count the voices) or how many people speak; "
+        "needs the speakers extra (pip install 'whisper-ui[speakers]')",
+        label="Speakers",
+        fronts=("settings", "api", "openai", "ui", "cli"),
+        openai_field="speakers",
+    )
+    min_speakers: int | None = option(
+        None,
+        help="With speakers=auto: at least this many voices",
+        label="At least",
+        fronts=("settings", "api", "cli"),
+        minimum=1,
+        maximum=MAX_SPEAKERS,
+        none_word="auto",
+    )
+    max_speakers: int | None = option(
+        None,
+        help="With speakers=auto: at most this many voices",
+        label="At most",
+        fronts=("settings", "api", "cli"),
+        minimum=1,
+        maximum=MAX_SPEAKERS,
+        none_word="auto",
     )
     temperature: tuple[float, ...] = option(
         (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),

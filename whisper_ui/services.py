@@ -31,6 +31,7 @@ from whisper_ui.jobs.registry import JobRegistry
 from whisper_ui.jobs.retention import Retention
 from whisper_ui.jobs.search import SearchIndex
 from whisper_ui.jobs.store import JobStore
+from whisper_ui.jobs.voices import SavedVoices
 from whisper_ui.memory import limit_malloc_arenas
 from whisper_ui.options import OPTIONS
 
@@ -60,8 +61,12 @@ class Services:
     # Full-text search over every transcript (jobs/search.py), kept current from the bus.
     search: SearchIndex = dataclasses.field(init=False)
 
+    # A person's saved voices, which name speakers in their later jobs (jobs/voices.py).
+    voices: SavedVoices = dataclasses.field(init=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "edits", Edits(self.registry, self.bus, self.store))
+        object.__setattr__(self, "voices", SavedVoices(self.settings.resolved_data_dir / "voices"))
         object.__setattr__(self, "search", SearchIndex(self.registry))
         self.bus.add_listener(self.search.on_event)
 

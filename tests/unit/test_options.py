@@ -80,7 +80,7 @@ def test_the_openai_mapping_sets_every_openai_option() -> None:
     aliases = {f.alias or name for name, f in TranscriptionFields.model_fields.items()}
     fields = TranscriptionFields.model_validate(
         {"model": "base", "language": "de", "prompt": "Hi", "temperature": 0.4,
-         "timestamp_granularities[]": ["word"]}
+         "timestamp_granularities[]": ["word"], "speakers": "2"}
     )  # fmt: skip
     changes = openai_changes(fields, "transcribe")
     for opt in OPTIONS.on("openai"):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from whisper_ui.api.errors import bad_request
 from whisper_ui.api.uploads import Form
-from whisper_ui.options import OPTIONS, UNSET, Front, Option, OptionSet, Task
+from whisper_ui.options import OPTIONS, UNSET, Front, Option, OptionSet, Speakers, Task
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -87,7 +87,8 @@ _PROMPT = OPTIONS["initial_prompt"].meta
 _TEMPERATURE = OPTIONS["temperature"].meta
 
 
-ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
+_SPEAKERS = OPTIONS["speakers"]
 
 
 class TranscriptionFields(BaseModel):
@@ -120,6 +121,22 @@ class TranscriptionFields(BaseModel):
         description="verbose_json only: 'word' adds words, 'segment' (the default) segments",
     )
     stream: bool = Field(False, description="Answer with server-sent transcript.text.* events")
+    speakers: Speakers | None = Field(
+        None,
+        description=_SPEAKERS.help + "; diarized_json turns it on (auto) when left out",
+    )
+    known_speaker_names: list[str] = Field(
+        default_factory=list,
+        alias="known_speaker_names[]",
+        description="Names for the voices of known_speaker_references[], in the same order "
+        "(up to 4)",
+    )
+    known_speaker_references: list[str] = Field(
+        default_factory=list,
+        alias="known_speaker_references[]",
+        description="Reference clips (data URLs, 2-10 s of one voice each): a speaker whose "
+        "voice is nearest one is labelled with its name",
+    )
 
 
 def temperature_ladder(start: float | None) -> tuple[float, ...]:
@@ -146,10 +163,23 @@ def openai_changes(fields: TranscriptionFields, task: Task) -> dict[str, Any]:
         "initial_prompt": prompt,
         "word_timestamps": "word" in fields.timestamp_granularities,
         "temperature": temperature_ladder(fields.temperature),
+        "speakers": _speakers(fields),
     }
 
 
-_LIST_FIELDS = {"timestamp_granularities[]", "timestamp_granularities"}
+def _speakers(fields: TranscriptionFields) -> Any:
+    if fields.speakers is not None:
+        return _SPEAKERS.parse(fields.speakers)
+    if fields.response_format == "diarized_json" or fields.known_speaker_names:
+        return "auto"
+    return UNSET
+
+
+_LIST_FIELDS = {
+    name: base + "[]"
+    for base in ("timestamp_granularities", "known_speaker_names", "known_speaker_references")
+    for name in (base, base + "[]")
+}
 
 
 def parse_fields(model: type[M], form: Form) -> M:
@@ -157,8 +187,9 @@ def parse_fields(model: type[M], form: Form) -> M:
     list fields collect every value, and an empty optional field counts as left out."""
     values: dict[str, Any] = {}
     for name, items in form.fields.items():
-        if name in _LIST_FIELDS and "timestamp_granularities" in model.model_fields:
-            values.setdefault("timestamp_granularities[]", []).extend(items)
+        listed = _LIST_FIELDS.get(name)
+        if listed is not None and listed.removesuffix("[]") in model.model_fields:
+            values.setdefault(listed, []).extend(items)
             continue
         info = model.model_fields.get(name)
         if info is None or not items or (items[-1] == "" and info.default is None):

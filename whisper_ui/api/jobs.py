@@ -20,6 +20,7 @@ from whisper_ui.api.forms import JobFields, multipart_body, option_changes, pars
 from whisper_ui.api.schemas import JobList, JobOut
 from whisper_ui.api.sse import SSE_DOC, event_data, frame, sse_response
 from whisper_ui.api.uploads import read_form, submit_form
+from whisper_ui.api.voices import known_voices_of
 from whisper_ui.domain import TERMINAL, JobStateError, JobStatus
 from whisper_ui.export import FORMATS, render
 from whisper_ui.names import content_disposition, safe_stem
@@ -71,11 +72,16 @@ def jobs_router(services: Services, owner: OwnerDependency) -> APIRouter:
             changes = option_changes(fields)
             if "model" in fields.model_fields_set:
                 changes["model"] = resolve_model(services, changes["model"])
+            names = form.values("known_speaker_names")
+            if names and "speakers" not in fields.model_fields_set:
+                changes["speakers"] = "auto"  # naming speakers asks for them
             options = services.default_options(**changes)
+            clips = form.values("known_speaker_references")
+            voices = await known_voices_of(services, names, clips)
         except BaseException:
             form.discard()
             raise
-        jobs = await submit_form(services, form, options, who)
+        jobs = await submit_form(services, form, options, who, voices)
         return JobList(jobs=[JobOut.of(job, services) for job in jobs])
 
     @router.get("", response_model=JobList, responses=errors(400))

@@ -31,6 +31,7 @@ from whisper_ui.api.forms import (
 )
 from whisper_ui.api.sse import frame, sse_response
 from whisper_ui.api.uploads import read_form, submit_form
+from whisper_ui.api.voices import known_voices_of
 from whisper_ui.domain import (
     Cancelled,
     Completed,
@@ -96,10 +97,13 @@ async def _handle(services: Services, request: Request, who: str, task: Task) ->
         changes = openai_changes(fields, task)
         changes["model"] = resolve_model(services, fields.model)
         options = services.default_options(**changes)
+        voices = await known_voices_of(
+            services, fields.known_speaker_names, fields.known_speaker_references
+        )
     except BaseException:
         form.discard()
         raise
-    (job,) = await submit_form(services, form, options, who)
+    (job,) = await submit_form(services, form, options, who, voices)
     if job.status is JobStatus.FAILED:
         raise bad_request(job.error or f"{job.name}: not an audio or video file", "invalid_file")
     if fields.stream:
@@ -224,8 +228,49 @@ def _verbose(transcript: Transcript, fields: TranscriptionFields, task: Task) ->
     return body
 
 
+def _letters(transcript: Transcript) -> dict[str, str]:
+    """OpenAI labels unnamed speakers A, B, ...; named ones keep their names."""
+    found: dict[str, str] = {}
+    for segment in transcript.segments:
+        label = segment.speaker
+        if label is not None and label not in found:
+            unnamed = label.startswith("Speaker ") and label[8:].isdigit()
+            found[label] = _letter(int(label[8:]) - 1) if unnamed else label
+    return found
+
+
+def _letter(n: int) -> str:
+    return chr(ord("A") + n) if n < 26 else f"S{n + 1}"
+
+
+def _diarized(transcript: Transcript) -> dict[str, Any]:
+    """OpenAI's diarized_json: segments of one speaker each, with their label."""
+    labels = _letters(transcript)
+    segments = [
+        {
+            "type": "transcript.text.segment",
+            "id": f"seg_{s.id:03d}",
+            "start": s.start,
+            "end": s.end,
+            "text": s.text.strip(),
+            "speaker": labels.get(s.speaker or "", "A"),
+        }
+        for s in transcript.segments
+        if s.text.strip()
+    ]
+    return {
+        "task": "transcribe",
+        "duration": transcript.info.duration,
+        "text": transcript.text,
+        "segments": segments,
+        "usage": _usage(transcript),
+    }
+
+
 def _render(transcript: Transcript, fields: TranscriptionFields, task: Task) -> Response:
     fmt = fields.response_format
+    if fmt == "diarized_json":
+        return JSONResponse(_diarized(transcript))
     if fmt == "json":
         return JSONResponse({"text": transcript.text, "usage": _usage(transcript)})
     if fmt == "verbose_json":

@@ -21,7 +21,7 @@ from fastapi import Request
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from whisper_ui.api.errors import bad_request, from_domain, too_large
-from whisper_ui.domain import Job, TranscribeOptions, Upload
+from whisper_ui.domain import Job, TranscribeOptions, Upload, Voice
 from whisper_ui.jobs import intake
 from whisper_ui.jobs.queue import QueueFull
 from whisper_ui.options import OptionsError
@@ -31,6 +31,10 @@ MAX_FIELD_BYTES = 64 * 1024
 # Bounds on what a body may make us keep: parts (fields and files) and text in all.
 MAX_PARTS = 1000
 MAX_FIELDS_TOTAL_BYTES = 1 << 20
+# Reference clips of known speakers come as data URLs (OpenAI's API): 10 s of 48 kHz
+# stereo WAV is 1.9 MB, 2.6 MB in base64. They count toward the upload limit instead.
+LONG_FIELDS = frozenset({"known_speaker_references[]", "known_speaker_references"})
+MAX_LONG_FIELD_BYTES = 4 << 20
 # Room for the multipart framing and the option fields on top of the files themselves.
 FRAMING_SLACK_BYTES = 64 * 1024
 
@@ -51,6 +55,10 @@ class Form:
     parts: int = 0
     field_bytes: int = 0
 
+    def values(self, name: str) -> list[str]:
+        """Every value of a list field, sent as `name[]` (OpenAI's clients) or `name`."""
+        return [*self.fields.get(name + "[]", ()), *self.fields.get(name, ())]
+
     def discard(self) -> None:
         for f in self.files:
             with contextlib.suppress(OSError):
@@ -62,13 +70,21 @@ class Form:
 
 
 async def submit_form(
-    services: Services, form: Form, options: TranscribeOptions, submitter: str
+    services: Services,
+    form: Form,
+    options: TranscribeOptions,
+    submitter: str,
+    voices: tuple[Voice, ...] = (),
 ) -> list[Job]:
-    """Stage the form's files and queue them; a refused submission leaves no files behind."""
+    """Stage the form's files and queue them; a refused submission leaves no files behind.
+
+    With speakers on, the job is labelled with `voices` and the submitter's saved voices."""
     uploads_dir = services.settings.resolved_data_dir / "uploads"
     staged = await asyncio.to_thread(form.stage, uploads_dir)
+    if options.speakers != "off":
+        voices = await asyncio.to_thread(services.voices.for_job, submitter, voices)
     try:
-        return await services.dispatcher.submit(staged, options, submitter=submitter)
+        return await services.dispatcher.submit(staged, options, submitter=submitter, voices=voices)
     except (OptionsError, QueueFull) as exc:
         for upload in staged:
             intake.discard(upload)
@@ -202,6 +218,14 @@ async def _apply(
         elif op == "data" and part is not None:
             if part.sink is not None:
                 pending += arg
+            elif part.name in LONG_FIELDS:
+                part.value += arg
+                if len(part.value) > MAX_LONG_FIELD_BYTES:
+                    raise bad_request(
+                        f"form field {part.name!r} is over {MAX_LONG_FIELD_BYTES >> 20} MB "
+                        "(a reference clip is 2-10 s of audio)",
+                        "field_too_long",
+                    )
             else:
                 part.value += arg
                 form.field_bytes += len(arg)

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import yaml
 
+from whisper_ui.engine import diarize, speakers
 from whisper_ui.options import OPTIONS, OptionsError, TranscribeOptions
 
 _REQUIRED_FILES = ("model.bin", "config.json")
@@ -171,6 +172,7 @@ class ModelCatalog:
         """Raise OptionsError for options that can never work: a value outside the
         options' declaration, or a language or task the model cannot do."""
         OPTIONS.check(options)
+        speakers.check(options, available=diarize.available())
         if not self.is_english_only(options.model):
             return
         if options.task == "translate":

@@ -20,8 +20,18 @@ import numpy as np
 import numpy.typing as npt
 
 from whisper_ui import audio
-from whisper_ui.domain import Job, JobEvent, Resume, Transcript, WarningAdded
+from whisper_ui.domain import (
+    Job,
+    JobEvent,
+    Progress,
+    Resume,
+    SpeakersFound,
+    Transcript,
+    WarningAdded,
+)
+from whisper_ui.engine import speakers
 from whisper_ui.engine.batcher import BatchSettings, transcribe_batched
+from whisper_ui.engine.errors import TranscriptionCancelled
 from whisper_ui.engine.language_check import check_language
 from whisper_ui.engine.pool import Lease
 from whisper_ui.engine.transcriber import transcribe
@@ -96,6 +106,47 @@ def checked(
     return transcript
 
 
+def find_speakers(
+    job: Job,
+    samples: npt.NDArray[np.float32],
+    emit: Emit,
+    should_cancel: Callable[[], bool],
+) -> None:
+    """The speakers stage, when the job asks for it: turns over the whole file (so a
+    resumed job gets them too), sent as SpeakersFound for the dispatcher to lay on
+    every saved segment. A failure is a warning and the transcript is still delivered;
+    a cancel raises TranscriptionCancelled like the transcription does."""
+    wanted = speakers.request(job.options)
+    if wanted is None:
+        return
+    from whisper_ui.engine import diarize  # the speakers extra (scipy): only when asked
+
+    def progress(fraction: float) -> None:
+        emit(Progress(job.id, round(fraction, 3), job.duration, stage="speakers"))
+
+    try:
+        known = {voice.name: audio.decode(voice.path, name=voice.name) for voice in job.voices}
+        found = diarize.diarize(
+            samples,
+            speakers=wanted.speakers,
+            min_speakers=wanted.min_speakers,
+            max_speakers=wanted.max_speakers,
+            known=known or None,
+            should_cancel=should_cancel,
+            progress=progress,
+        )
+    except diarize.DiarizationCancelled:
+        raise TranscriptionCancelled(job.id) from None
+    except Exception as exc:  # the transcript is whole: deliver it, say what is missing
+        emit(
+            WarningAdded(job.id, f"speakers could not be told apart ({type(exc).__name__}: {exc})")
+        )
+        return
+    if found.note is not None:
+        emit(WarningAdded(job.id, f"speakers: {found.note}"))
+    emit(SpeakersFound(job.id, found.turns, found.speakers))
+
+
 def run_plain(
     job: Job, lease: Lease, resume: Resume, emit: Emit, should_cancel: Callable[[], bool]
 ) -> Transcript:
@@ -111,6 +162,7 @@ def run_plain(
         resume=resume,
         source_name=job.name,
     )
+    find_speakers(job, samples, emit, should_cancel)
     return checked(job, lease, transcript, emit, samples, resume)
 
 
@@ -156,4 +208,5 @@ class JobRunner:
             resume=resume,
             source_name=job.name,
         )
+        find_speakers(job, samples, emit, should_cancel)
         return checked(job, lease, transcript, emit, samples, resume)

@@ -103,6 +103,7 @@ class Cue:
     start: float
     end: float
     text: str
+    speaker: str | None = None
 
 
 def iter_cues(transcript: Transcript) -> Iterator[Cue]:
@@ -117,7 +118,7 @@ def iter_cues(transcript: Transcript) -> Iterator[Cue]:
         if not text:
             continue
         index += 1
-        yield Cue(index, segment.start, max(segment.start, segment.end), text)
+        yield Cue(index, segment.start, max(segment.start, segment.end), text, segment.speaker)
 
 
 def render_cues(
@@ -127,13 +128,18 @@ def render_cues(
     header: str = "",
     numbered: bool = True,
     escape: Callable[[str], str] | None = None,
+    label: Callable[[str, str], str] = lambda speaker, text: f"[{speaker}] {text}",
 ) -> str:
-    """The shared SRT/WebVTT body: cue blocks separated by one blank line."""
+    """The shared SRT/WebVTT body: cue blocks separated by one blank line; a cue of a
+    known speaker is labelled by `label(speaker, escaped text)`."""
     blocks: list[str] = []
     for cue in iter_cues(transcript):
         start = format_timestamp(cue.start, decimal_marker=decimal_marker)
         end = format_timestamp(cue.end, decimal_marker=decimal_marker)
         text = escape(cue.text) if escape is not None else cue.text
+        if cue.speaker is not None:
+            speaker = single_line(cue.speaker)
+            text = label(escape(speaker) if escape is not None else speaker, text)
         number = f"{cue.index}\n" if numbered else ""
         blocks.append(f"{number}{start} --> {end}\n{text}\n")
     return header + "\n".join(blocks)

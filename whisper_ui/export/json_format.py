@@ -24,12 +24,15 @@ def _number(value: float) -> float | None:
 
 
 def _word(word: Word) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "start": _time(word.start),
         "end": _time(word.end),
         "word": word.word,
         "probability": _number(word.probability),
     }
+    if word.speaker is not None:
+        data["speaker"] = word.speaker
+    return data
 
 
 def _segment(segment: Segment) -> dict[str, Any]:
@@ -41,6 +44,8 @@ def _segment(segment: Segment) -> dict[str, Any]:
         "avg_logprob": _number(segment.avg_logprob),
         "no_speech_prob": _number(segment.no_speech_prob),
     }
+    if segment.speaker is not None:
+        data["speaker"] = segment.speaker
     if segment.words:
         data["words"] = [_word(w) for w in segment.words]
     return data
@@ -69,4 +74,7 @@ class JsonExporter:
             "source": transcript.source_name,
             "segments": [_segment(s) for s in transcript.segments],
         }
+        talk = transcript.talk_time()
+        if talk:
+            data["speakers"] = [{"name": n, "talk_time": _time(t)} for n, t in talk.items()]
         return json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False) + "\n"

@@ -14,6 +14,16 @@ class TxtExporter:
     media_type = "text/plain; charset=utf-8"
 
     def render(self, transcript: Transcript) -> str:
-        """Every segment's text on its own line; "" when nothing was said."""
-        lines = (single_line(s.text) for s in transcript.segments)
-        return "".join(f"{line}\n" for line in lines if line)
+        """Every segment's text on its own line, `[Speaker 1] ` where the speaker
+        changes; "" when nothing was said."""
+        out: list[str] = []
+        speaker: str | None = None
+        for segment in transcript.segments:
+            line = single_line(segment.text)
+            if not line:
+                continue
+            if segment.speaker is not None and segment.speaker != speaker:
+                speaker = segment.speaker
+                line = f"[{single_line(speaker)}] {line}"
+            out.append(f"{line}\n")
+        return "".join(out)

@@ -7,7 +7,8 @@ from whisper_ui.export.base import escape_vtt, render_cues
 
 
 class VttExporter:
-    """`WEBVTT` header, then cues with `HH:MM:SS.mmm` times and escaped text."""
+    """`WEBVTT` header, then cues with `HH:MM:SS.mmm` times and escaped text; a
+    speaker's cue in a voice span (`<v Speaker 1>`), which players show as its name."""
 
     name = "vtt"
     extension = "vtt"
@@ -21,4 +22,5 @@ class VttExporter:
             header="WEBVTT\n\n",
             numbered=False,
             escape=escape_vtt,
+            label=lambda speaker, text: f"<v {speaker}>{text}",
         )

@@ -40,15 +40,18 @@ from whisper_ui.domain import (
     Resume,
     Segment,
     SegmentAdded,
+    SpeakersFound,
     Started,
     TranscribeOptions,
     TranscriptInfo,
     Upload,
+    Voice,
     WarningAdded,
     check_transition,
     explains_no_text,
     no_speech,
 )
+from whisper_ui.engine import speakers
 from whisper_ui.engine.errors import CapacityLost, TranscriptionCancelled, is_out_of_memory
 from whisper_ui.engine.pool import Lease, ModelSpec
 from whisper_ui.engine.runner import RunJob, run_plain
@@ -79,6 +82,8 @@ class Journal(Protocol):
     def add_segment(self, job_id: str, segment: Segment) -> None: ...
 
     def set_info(self, job_id: str, info: TranscriptInfo) -> None: ...
+
+    def replace_segments(self, job_id: str, segments: Sequence[Segment]) -> None: ...
 
     def delete(self, job_id: str) -> None: ...
 
@@ -124,6 +129,7 @@ class Dispatcher:
         *,
         submitter: str = "anonymous",
         batch_id: str | None = None,
+        voices: Sequence[Voice] = (),
     ) -> list[Job]:
         """Probe each file and queue it; a bad file becomes a FAILED job, alone.
 
@@ -148,6 +154,7 @@ class Dispatcher:
                 batch_id=batch,
                 submitter=submitter,
                 created_at=self._clock(),
+                voices=tuple(voices),
             )
             self.registry.add(job)
             self._record(job.id, _saver(job))
@@ -184,6 +191,7 @@ class Dispatcher:
             job.options,
             submitter=job.submitter,
             batch_id=job.batch_id,
+            voices=job.voices,
         )
         return new
 
@@ -441,7 +449,12 @@ class Dispatcher:
             self.registry.set_info(job_id, info)
             self._record(job_id, lambda journal: journal.set_info(job_id, info))
         elif isinstance(event, Progress):
-            self.registry.set_progress(job_id, event.fraction)
+            self.registry.set_progress(job_id, event.fraction, event.stage)
+        elif isinstance(event, SpeakersFound):
+            segments = speakers.assign(self.registry.segments(job_id), event.turns)
+            self.registry.replace_segments(job_id, segments)
+            self._record(job_id, lambda journal: journal.replace_segments(job_id, segments))
+            event = dataclasses.replace(event, segments=segments)
         elif isinstance(event, WarningAdded):
             self._warn(job_id, event.message)
             return

@@ -27,6 +27,7 @@ class _Entry:
     segments: list[Segment] = field(default_factory=list)
     info: TranscriptInfo | None = None
     progress: float = 0.0
+    stage: str = "transcribing"
     transcript: Transcript | None = None
     cancel: threading.Event | None = None
     cancelled_by_user: bool = False
@@ -88,8 +89,18 @@ class JobRegistry:
     def set_info(self, job_id: str, info: TranscriptInfo) -> None:
         self._entries[job_id].info = info
 
-    def set_progress(self, job_id: str, fraction: float) -> None:
-        self._entries[job_id].progress = fraction
+    def replace_segments(self, job_id: str, segments: Iterable[Segment]) -> None:
+        """The whole transcript anew (the speakers stage split it at each change)."""
+        self._entries[job_id].segments = list(segments)
+
+    def set_progress(self, job_id: str, fraction: float, stage: str = "transcribing") -> None:
+        entry = self._entries[job_id]
+        entry.progress, entry.stage = fraction, stage
+
+    def stage(self, job_id: str) -> str:
+        """What a running job is doing: "transcribing", or "speakers" after that."""
+        entry = self._entries.get(job_id)
+        return entry.stage if entry is not None else "transcribing"
 
     def progress(self, job_id: str) -> float:
         """Fraction of the job's audio decoded so far (1.0 once completed)."""

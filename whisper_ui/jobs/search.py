@@ -21,7 +21,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from whisper_ui.domain import Job, JobEvent, SegmentAdded, SegmentEdited
+from whisper_ui.domain import Job, JobEvent, SegmentAdded, SegmentEdited, SpeakersFound
 from whisper_ui.jobs.registry import JobRegistry
 
 MAX_QUERY_CHARS = 200
@@ -158,6 +158,8 @@ class SearchIndex:
             if job is None or not text:
                 return
             self._put(job, event.segment.id, text, event.segment.start, event.segment.end)
+        elif isinstance(event, SpeakersFound):  # the transcript was split anew
+            self.reindex(event.job_id)
         elif isinstance(event, SegmentEdited):
             job = self.registry.get(event.job_id)
             if job is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ from whisper_ui.domain import (
     JobStatus,
     Segment,
     TranscriptInfo,
+    Voice,
     Word,
 )
 from whisper_ui.options import OPTIONS
@@ -72,6 +73,7 @@ def _job_from_json(text: str) -> Job:
     opts = OPTIONS.from_dict(data.pop("options"))
     data["status"] = JobStatus(data["status"])
     data["warnings"] = tuple(data.get("warnings") or ())  # JSON has lists; older rows none
+    data["voices"] = tuple(Voice(**v) for v in data.get("voices") or ())
     fields = {f.name for f in dataclasses.fields(Job)}
     return Job(options=opts, **{k: v for k, v in data.items() if k in fields})
 
@@ -128,6 +130,15 @@ class JobStore:
                 "INSERT OR REPLACE INTO segments (job_id, idx, data) VALUES (?, ?, ?)",
                 (job_id, segment.id, data),
             )
+
+    def replace_segments(self, job_id: str, segments: Sequence[Segment]) -> None:
+        """A job's segments anew, in one transaction (the speakers stage split them)."""
+        rows = [
+            (job_id, s.id, json.dumps(dataclasses.asdict(s), ensure_ascii=False)) for s in segments
+        ]
+        with self._tx() as db:
+            db.execute("DELETE FROM segments WHERE job_id = ?", (job_id,))
+            db.executemany("INSERT INTO segments (job_id, idx, data) VALUES (?, ?, ?)", rows)
 
     def set_info(self, job_id: str, info: TranscriptInfo) -> None:
         with self._tx() as db:
