@@ -6,7 +6,7 @@
 # the same tool versions gives the same bytes (different espeak-ng / ffmpeg /
 # x264 versions may change a few bytes but not the words or durations).
 #
-# Needs: espeak-ng, sox, ffmpeg (with libmp3lame, libopus, libx264), python3.
+# Needs: espeak-ng, sox, ffmpeg (with libmp3lame, libopus, libx264), python3, bc.
 # Usage: tests/data/make_fixtures.sh   (from anywhere)
 set -euo pipefail
 
@@ -113,6 +113,49 @@ done
 sox -D "${parts[@]}" "$TMP/long.wav"
 "${FF[@]}" -i "$TMP/long.wav" -c:a libmp3lame -b:a 24k -ar 16000 -ac 1 "${BITEXACT[@]}" \
     long_speech.mp3
+
+# ---- interview.mp3 : two voices taking turns, for the speakers stage -------------
+# Six lines, voices A (en-us+m3, low pitch) and B (en-us+f2, high pitch) alternating
+# with 0.6 s pauses; interview.tsv has each turn's start, end and voice (the script
+# the tests compare against). voice_a.mp3 / voice_b.mp3: other sentences in the same
+# voices, 3-4 s each: reference clips that name the speakers.
+interview() {
+    local lines=(
+        "Good morning, thanks for coming in today."
+        "Happy to be here, it is a pleasure."
+        "Let us start with your background please."
+        "I studied physics and then moved into software."
+        "What made you change direction so early?"
+        "I liked building things that people could use every day."
+    )
+    local voices=("en-us+m3 30" "en-us+f2 80") parts=() t=0.5 i=0
+    printf 'start\tend\tvoice\n' >interview.tsv
+    sox -D -n -r 16000 -c 1 -b 16 "$TMP/lead.wav" trim 0 0.5
+    parts+=("$TMP/lead.wav")
+    for line in "${lines[@]}"; do
+        read -r v pitch <<<"${voices[$((i % 2))]}"
+        espeak-ng -v "$v" -p "$pitch" -s "$RATE" -w "$TMP/raw.wav" "$line"
+        sox -D "$TMP/raw.wav" -r 16000 -c 1 -b 16 "$TMP/turn_$i.wav" norm -3 silence 1 0.01 1% reverse silence 1 0.01 1% reverse
+        local len
+        len=$(soxi -D "$TMP/turn_$i.wav")
+        printf '%.3f\t%.3f\t%s\n' "$t" "$(echo "$t + $len" | bc -l)" "$((i % 2))" >>interview.tsv
+        sox -D -n -r 16000 -c 1 -b 16 "$TMP/pause_$i.wav" trim 0 0.6
+        parts+=("$TMP/turn_$i.wav" "$TMP/pause_$i.wav")
+        t=$(echo "$t + $len + 0.6" | bc -l)
+        i=$((i + 1))
+    done
+    sox -D "${parts[@]}" "$TMP/interview.wav"
+    "${FF[@]}" -i "$TMP/interview.wav" -c:a libmp3lame -b:a 32k -ar 16000 -ac 1 "${BITEXACT[@]}" \
+        interview.mp3
+    espeak-ng -v en-us+m3 -p 30 -s "$RATE" -w "$TMP/ra.wav" "The weather was cold and grey all week long."
+    espeak-ng -v en-us+f2 -p 80 -s "$RATE" -w "$TMP/rb.wav" "My sister plays the violin in an orchestra."
+    for x in a b; do
+        sox -D "$TMP/r$x.wav" -r 16000 -c 1 -b 16 "$TMP/v$x.wav" norm -3
+        "${FF[@]}" -i "$TMP/v$x.wav" -c:a libmp3lame -b:a 32k -ar 16000 -ac 1 "${BITEXACT[@]}" \
+            "voice_$x.mp3"
+    done
+}
+interview
 
 # ---- corrupt.mp3 : a real mp3 whose every audio frame is garbled --------------
 # The first 60 frames of speech.mp3, ID3 tag and LAME "Info" frame intact, so the

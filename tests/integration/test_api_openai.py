@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import httpx
 import openai
 import pytest
 from openai import OpenAI
+from openai.types.audio import TranscriptionDiarized
 
 from tests.conftest import DATA, words
 from tests.integration.test_api_jobs import Running, serve
@@ -152,3 +154,35 @@ def test_a_client_that_hangs_up_cancels_its_job(running: Running) -> None:
             break
         assert time.monotonic() < deadline, "the abandoned job was not cancelled"
         time.sleep(0.1)
+
+
+def test_diarized_json_is_read_by_the_official_client(client: OpenAI) -> None:
+    clip = (
+        "data:audio/mpeg;base64," + base64.b64encode((DATA / "voice_b.mp3").read_bytes()).decode()
+    )
+    with (DATA / "interview.mp3").open("rb") as f:
+        result = client.audio.transcriptions.create(
+            model="whisper-1",
+            file=f,
+            response_format="diarized_json",
+            known_speaker_names=["agent"],
+            known_speaker_references=[clip],
+        )
+    assert isinstance(result, TranscriptionDiarized), type(result)
+    speakers = [s.speaker for s in result.segments]
+    assert set(speakers) == {"A", "agent"}  # the unnamed voice is lettered, as OpenAI does
+    assert speakers[0] == "A" and all(s.type == "transcript.text.segment" for s in result.segments)
+    assert result.task == "transcribe" and 18 < result.duration < 21
+
+
+def test_a_reference_that_is_not_audio_is_a_400_naming_it(client: OpenAI) -> None:
+    text = "data:text/plain;base64," + base64.b64encode(b"hello, not audio").decode()
+    with (DATA / "interview.mp3").open("rb") as f, pytest.raises(openai.BadRequestError) as err:
+        client.audio.transcriptions.create(
+            model="whisper-1",
+            file=f,
+            response_format="diarized_json",
+            known_speaker_names=["agent"],
+            known_speaker_references=[text],
+        )
+    assert "known_speaker_references[0]" in str(err.value)
