@@ -102,6 +102,7 @@ class Services:
             await self.retention.drop_partial_uploads()
             saved = await asyncio.to_thread(self.store.load)
             self.registry.load_edits({s.job.id: list(s.edits) for s in saved if s.edits})
+            self.registry.load_speaker_names({s.job.id: s.speaker_names for s in saved})
             self.dispatcher.restore([(s.job, s.segments, s.info) for s in saved])
             self.search.rebuild()
             loop = asyncio.get_running_loop()

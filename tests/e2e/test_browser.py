@@ -772,3 +772,46 @@ def test_search_opens_the_file_at_the_words_and_finds_nothing_of_another_person(
         stranger.close()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "search.png"), full_page=True)
+
+
+@pytest.mark.timeout(240)
+def test_speakers_in_colour_with_a_summary_and_a_rename_that_reaches_the_download(
+    page: Page, server: str
+) -> None:
+    """Issue 13, item 4: tick Speakers, drop an interview, rename a speaker once."""
+    page.on("dialog", lambda d: d.accept("Ann Example"))
+    page.goto(server)
+    page.get_by_role("button", name=re.compile(r"^Options")).click()
+    speakers = page.locator("#opt-speakers input")
+    speakers.click()
+    page.get_by_role("option", name="Count the voices").click()
+    page.locator("input[type=file]").first.set_input_files([str(DATA / "interview.mp3")])
+    expect(page.locator("#files")).to_contain_text("interview")
+    page.locator("#transcribe").click()
+    expect(page.locator("#queue .chip.completed")).to_have_count(1, timeout=WAIT_MS * 3)
+
+    summary = page.locator("#transcript .speakers")
+    expect(summary).to_contain_text("2 speakers")
+    expect(summary.locator(".who")).to_have_text(["Speaker 1", "Speaker 2"])
+    names = page.locator("#transcript .who-line .who")
+    assert names.count() >= 6, names.all_inner_texts()  # a name at each change of voice
+    colours = page.evaluate(
+        "() => Array.from(document.querySelectorAll('#transcript .seg'))"
+        ".map(s => getComputedStyle(s).borderLeftColor)"
+    )
+    assert len(set(colours)) == 2, colours  # one colour per speaker
+
+    summary.locator(".who", has_text="Speaker 1").click()  # the prompt answers "Ann Example"
+    expect(page.locator("#status")).to_contain_text("Speaker 1 is now Ann Example")
+    expect(summary.locator(".who")).to_have_text(["Ann Example", "Speaker 2"])
+    txt = page.locator("#downloads a[href$='/interview.txt']")
+    expect(txt).to_be_visible()
+    with page.expect_download(timeout=WAIT_MS) as download_info:
+        txt.click()
+    text = Path(download_info.value.path()).read_text()
+    assert text.startswith("[Ann Example] ") and "[Speaker 2] " in text, text
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "speakers.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.emulate_media(color_scheme="dark")
+    page.screenshot(path=str(ARTIFACTS / "speakers-phone-dark.png"), full_page=True)

@@ -48,10 +48,12 @@ class SegmentOut(BaseModel):
     text: str
     edited: bool
     original: OriginalOut | None = None
+    speaker: str | None = Field(None, description="Who speaks (speakers on), by their name")
 
     @classmethod
-    def of(cls, view: SegmentView) -> SegmentOut:
+    def of(cls, view: SegmentView, names: dict[str, str] | None = None) -> SegmentOut:
         segment, original = view.segment, view.original
+        speaker = segment.speaker
         return cls(
             id=segment.id,
             start=segment.start,
@@ -59,11 +61,32 @@ class SegmentOut(BaseModel):
             text=segment.text,
             edited=view.edited,
             original=_original(original) if view.edited else None,
+            speaker=(names or {}).get(speaker, speaker) if speaker is not None else None,
         )
 
 
 def _original(segment: Segment) -> OriginalOut:
     return OriginalOut(start=segment.start, end=segment.end, text=segment.text)
+
+
+class SpeakerRename(BaseModel):
+    """Call a speaker by another name in the whole transcript."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    speaker: str = Field(description="The speaker as the transcript names them now")
+    name: str = Field(max_length=200, description="The new name; empty gives back the label")
+
+
+class SpeakerOut(BaseModel):
+    label: str = Field(description="The speakers stage's label (Speaker 1, ...)")
+    name: str
+    talk_time: float = Field(description="Seconds of speech")
+
+
+class SpeakerList(BaseModel):
+    job_id: str
+    speakers: list[SpeakerOut]
 
 
 class SegmentList(BaseModel):
@@ -87,7 +110,19 @@ def edits_router(services: Services, owner: OwnerDependency) -> APIRouter:
         return SegmentList(
             job_id=job_id,
             revision=edits.revision(job_id),
-            segments=[SegmentOut.of(v) for v in views],
+            segments=[SegmentOut.of(v, services.registry.speaker_names(job_id)) for v in views],
+        )
+
+    def speakers(job_id: str) -> SpeakerList:
+        names = services.registry.speaker_names(job_id)
+        original = services.registry.original_transcript(job_id)
+        talk = original.talk_time() if original is not None else {}
+        return SpeakerList(
+            job_id=job_id,
+            speakers=[
+                SpeakerOut(label=label, name=names.get(label, label), talk_time=round(t, 3))
+                for label, t in talk.items()
+            ],
         )
 
     def limit_body(request: Request) -> None:
@@ -145,6 +180,29 @@ def edits_router(services: Services, owner: OwnerDependency) -> APIRouter:
             raise from_domain(exc) from None
         except EditNotSaved as exc:
             raise ApiError(500, str(exc), "edit_not_saved", type="server_error") from None
+
+    @router.get("/{job_id}/speakers", response_model=SpeakerList, responses=errors(404))
+    async def list_speakers(job_id: str, who: str = Depends(owner)) -> SpeakerList:
+        """The job's speakers in order of first speech, with their names and talk time."""
+        owned_job(services, job_id, who)
+        return speakers(job_id)
+
+    @router.put("/{job_id}/speakers", response_model=SpeakerList, responses=errors(400, 404, 409))
+    async def rename_speaker(
+        job_id: str, change: SpeakerRename, who: str = Depends(owner)
+    ) -> SpeakerList:
+        """Rename a speaker once for the whole file: every export and the page use the
+        name. Two speakers given one name read as one person."""
+        owned_job(services, job_id, who)
+        try:
+            edits.rename_speaker(job_id, change.speaker, change.name)
+        except EditError as exc:
+            raise _refused(exc) from None
+        except JobStateError as exc:
+            raise from_domain(exc) from None
+        except EditNotSaved as exc:
+            raise ApiError(500, str(exc), "edit_not_saved", type="server_error") from None
+        return speakers(job_id)
 
     @router.delete("/{job_id}/segments", response_model=SegmentList, responses=errors(404, 409))
     async def restore_all(job_id: str, who: str = Depends(owner)) -> SegmentList:

@@ -24,6 +24,7 @@ from whisper_ui.domain import TERMINAL, Job, JobStateError, Segment, SegmentEdit
 from whisper_ui.jobs.events import EventBus
 from whisper_ui.jobs.registry import JobRegistry
 
+MAX_NAME_CHARS = 60
 MAX_TEXT_CHARS = 10_000
 """A segment is a sentence or two; ten thousand characters is far more than any
 correction needs and keeps a pasted file (or a 1 MB body) out of the journal."""
@@ -57,6 +58,8 @@ class EditJournal(Protocol):
     def drop_edit(self, job_id: str, segment_id: int) -> None: ...
 
     def drop_edits(self, job_id: str) -> None: ...
+
+    def save_speaker_name(self, job_id: str, label: str, name: str | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,30 @@ class Edits:
             restored.append(SegmentView(original, original))
         return restored
 
+    def rename_speaker(
+        self, job_id: str, speaker: str, name: str, *, owner: str | None = None
+    ) -> list[str]:
+        """Call `speaker` (as the transcript shows it now) `name` in the whole file and
+        every export; "" gives back the stage's label. Two speakers renamed to one name
+        read as one person. Returns the stage's labels that were renamed."""
+        job = self._job(job_id, owner)
+        self._check_finished(job)
+        name = " ".join(str(name).split())
+        if len(name) > MAX_NAME_CHARS:
+            raise EditError(
+                f"a speaker's name may have at most {MAX_NAME_CHARS} characters", "name_too_long"
+            )
+        names = self.registry.speaker_names(job_id)
+        labels = {s.speaker for s in self._originals(job_id) if s.speaker is not None}
+        renamed = sorted(label for label in labels if names.get(label, label) == speaker)
+        if not renamed:
+            raise EditError(f"there is no speaker {speaker!r} in this transcript", "no_speaker")
+        given = name or None
+        for label in renamed:
+            self._save(job, _speaker_name_writer(job_id, label, given))
+            self.registry.set_speaker_name(job_id, label, given)
+        return renamed
+
     # ---- helpers ---------------------------------------------------------------
 
     def _drop(self, job: Job, original: Segment) -> SegmentView:
@@ -273,3 +300,12 @@ class Edits:
             write(self._journal)
         except Exception as exc:
             raise EditNotSaved(f"{job.name}: could not save the edit ({exc})") from exc
+
+
+def _speaker_name_writer(
+    job_id: str, label: str, name: str | None
+) -> Callable[[EditJournal], None]:
+    def write(journal: EditJournal) -> None:
+        journal.save_speaker_name(job_id, label, name)
+
+    return write

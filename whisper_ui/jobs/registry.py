@@ -28,6 +28,7 @@ class _Entry:
     info: TranscriptInfo | None = None
     progress: float = 0.0
     stage: str = "transcribing"
+    stage_progress: float = 0.0  # of the speakers stage, once it runs
     transcript: Transcript | None = None
     cancel: threading.Event | None = None
     cancelled_by_user: bool = False
@@ -43,6 +44,8 @@ class JobRegistry:
         # the jobs come back: job id -> segment id -> the segment as a person edited it.
         self._edits: dict[str, dict[int, Segment]] = {}
         self._revisions: dict[str, int] = {}
+        # Speaker names a person gave: job id -> the stage's label -> the name.
+        self._names: dict[str, dict[str, str]] = {}
 
     # ---- jobs ----------------------------------------------------------------
 
@@ -76,6 +79,7 @@ class JobRegistry:
         self._entries.pop(job_id, None)
         self._edits.pop(job_id, None)
         self._revisions.pop(job_id, None)
+        self._names.pop(job_id, None)
 
     # ---- what was decoded ----------------------------------------------------
 
@@ -94,13 +98,20 @@ class JobRegistry:
         self._entries[job_id].segments = list(segments)
 
     def set_progress(self, job_id: str, fraction: float, stage: str = "transcribing") -> None:
+        """`fraction` of the audio decoded, or with stage "speakers" of that stage done
+        (the audio's progress stays whole)."""
         entry = self._entries[job_id]
-        entry.progress, entry.stage = fraction, stage
+        entry.stage = stage
+        if stage == "speakers":
+            entry.progress, entry.stage_progress = 1.0, fraction
+        else:
+            entry.progress = fraction
 
-    def stage(self, job_id: str) -> str:
-        """What a running job is doing: "transcribing", or "speakers" after that."""
+    def stage(self, job_id: str) -> tuple[str, float]:
+        """What a running job is doing, "transcribing" or then "speakers", and the
+        fraction of the speakers stage done."""
         entry = self._entries.get(job_id)
-        return entry.stage if entry is not None else "transcribing"
+        return (entry.stage, entry.stage_progress) if entry is not None else ("transcribing", 0.0)
 
     def progress(self, job_id: str) -> float:
         """Fraction of the job's audio decoded so far (1.0 once completed)."""
@@ -111,12 +122,16 @@ class JobRegistry:
 
     def transcript(self, job_id: str) -> Transcript | None:
         """The transcript as people read it: the model's (final, or partial while the
-        job runs) with every edit applied. Every export, the API and the page read this."""
+        job runs) with every edit applied and speakers under the names given them.
+        Every export, the API and the page read this."""
         original = self.original_transcript(job_id)
         edits = self._edits.get(job_id)
-        if original is None or not edits:
+        names = self._names.get(job_id)
+        if original is None or (not edits and not names):
             return original
-        segments = tuple(edits.get(s.id, s) for s in original.segments)
+        segments = tuple((edits or {}).get(s.id, s) for s in original.segments)
+        if names:
+            segments = tuple(_renamed(s, names) for s in segments)
         return dataclasses.replace(original, segments=segments)
 
     def original_transcript(self, job_id: str) -> Transcript | None:
@@ -169,6 +184,28 @@ class JobRegistry:
             if segments:
                 self._edits[job_id] = {s.id: s for s in segments}
                 self._revisions[job_id] = len(segments)
+
+    def speaker_names(self, job_id: str) -> dict[str, str]:
+        """The stage's label -> the name a person gave it, for renamed speakers only."""
+        return dict(self._names.get(job_id, {}))
+
+    def set_speaker_name(self, job_id: str, label: str, name: str | None) -> int:
+        """Name (None: unname) a speaker of the job; returns the new revision."""
+        names = self._names.setdefault(job_id, {})
+        if name is None or name == label:
+            names.pop(label, None)
+        else:
+            names[label] = name
+        if not names:
+            self._names.pop(job_id, None)
+        return self._bump(job_id)
+
+    def load_speaker_names(self, names: dict[str, dict[str, str]]) -> None:
+        """Names as the journal kept them (a restart)."""
+        for job_id, given in names.items():
+            if given:
+                self._names[job_id] = dict(given)
+                self._revisions[job_id] = self._revisions.get(job_id, 0) + 1
 
     def _bump(self, job_id: str) -> int:
         self._revisions[job_id] = self._revisions.get(job_id, 0) + 1
@@ -230,3 +267,13 @@ class JobRegistry:
             return None
         message, entry.save_error = entry.save_error, None
         return message
+
+
+def _renamed(segment: Segment, names: dict[str, str]) -> Segment:
+    if segment.speaker is None or segment.speaker not in names:
+        return segment
+    words = tuple(
+        dataclasses.replace(w, speaker=names.get(w.speaker, w.speaker)) if w.speaker else w
+        for w in segment.words
+    )
+    return dataclasses.replace(segment, speaker=names[segment.speaker], words=words)

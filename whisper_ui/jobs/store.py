@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS info (
     job_id TEXT PRIMARY KEY,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS speaker_names (
+    job_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (job_id, label)
+);
 CREATE TABLE IF NOT EXISTS edits (
     job_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -60,6 +66,8 @@ class StoredJob:
     info: TranscriptInfo | None
     # The edit layer: segments as a person corrected them (the model's stay in segments).
     edits: tuple[Segment, ...] = ()
+    # Names a person gave the speakers: the stage's label -> name.
+    speaker_names: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 def _job_to_json(job: Job) -> str:
@@ -160,13 +168,28 @@ class JobStore:
         with self._tx() as db:
             db.execute("DELETE FROM edits WHERE job_id = ? AND idx = ?", (job_id, segment_id))
 
+    def save_speaker_name(self, job_id: str, label: str, name: str | None) -> None:
+        """Name a speaker of the job (None, or the label itself: the name is dropped)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM speaker_names WHERE job_id = ? AND label = ?", (job_id, label))
+            if name is not None and name != label:
+                db.execute(
+                    "INSERT INTO speaker_names (job_id, label, name) VALUES (?, ?, ?)",
+                    (job_id, label, name),
+                )
+
     def drop_edits(self, job_id: str) -> None:
         with self._tx() as db:
             db.execute("DELETE FROM edits WHERE job_id = ?", (job_id,))
 
     def delete(self, job_id: str) -> None:
         with self._tx() as db:
-            tables = (("segments", "job_id"), ("info", "job_id"), ("edits", "job_id"))
+            tables = (
+                ("segments", "job_id"),
+                ("info", "job_id"),
+                ("edits", "job_id"),
+                ("speaker_names", "job_id"),
+            )
             for table, column in (*tables, ("jobs", "id")):
                 db.execute(f"DELETE FROM {table} WHERE {column} = ?", (job_id,))
 
@@ -180,6 +203,11 @@ class JobStore:
         edits: dict[str, list[Segment]] = {}
         for job_id, data in self._db.execute("SELECT job_id, data FROM edits ORDER BY job_id, idx"):
             edits.setdefault(job_id, []).append(_segment_from_json(data))
+        names: dict[str, dict[str, str]] = {}
+        for job_id, label, name in self._db.execute(
+            "SELECT job_id, label, name FROM speaker_names"
+        ):
+            names.setdefault(job_id, {})[label] = name
         infos = {
             job_id: TranscriptInfo(**json.loads(data))
             for job_id, data in self._db.execute("SELECT job_id, data FROM info")
@@ -193,6 +221,7 @@ class JobStore:
                     tuple(segments.get(job.id, ())),
                     infos.get(job.id),
                     tuple(edits.get(job.id, ())),
+                    names.get(job.id, {}),
                 )
             )
         return stored

@@ -38,6 +38,7 @@ from whisper_ui.ui.identity import client_id
 from whisper_ui.ui.player import PLAYER_CSS, PLAYER_HTML, PLAYER_JS
 from whisper_ui.ui.queue_view import QUEUE_CSS, QUEUE_JS, queue_html
 from whisper_ui.ui.search_view import RESULTS_CSS, RESULTS_JS, results_html
+from whisper_ui.ui.speakers_view import SPEAKERS_CSS, speaker_choices, speakers_disabled
 from whisper_ui.ui.transcript_view import TRANSCRIPT_CSS, TRANSCRIPT_JS, transcript_html
 
 # By extension, not by "audio"/"video" categories: those depend on the system's mime
@@ -150,7 +151,13 @@ class WebUI:
             ahead[queued.id] = total
             total += queued.duration
         return [
-            view.JobRow(j, registry.progress(j.id), positions.get(j.id), ahead.get(j.id, 0.0))
+            view.JobRow(
+                j,
+                registry.progress(j.id),
+                positions.get(j.id),
+                ahead.get(j.id, 0.0),
+                registry.stage(j.id),
+            )
             for j in jobs
         ]
 
@@ -502,7 +509,13 @@ class WebUI:
                     }
                     with gr.Accordion(prefs.summary(first), open=False) as options_box:
                         self._controls = build_controls(
-                            defaults, {"model": models, "language": language_choices()}
+                            defaults,
+                            {
+                                "model": models,
+                                "language": language_choices(),
+                                "speakers": speaker_choices(),
+                            },
+                            disabled=speakers_disabled(),
                         )
                         model_note = gr.Markdown(visible=False, elem_id="model-note")
                         formats = gr.CheckboxGroup(
@@ -546,7 +559,7 @@ class WebUI:
                     transcript = gr.HTML(
                         value="",
                         html_template="${body}",
-                        css_template=TRANSCRIPT_CSS,
+                        css_template=TRANSCRIPT_CSS + SPEAKERS_CSS,
                         js_on_load=TRANSCRIPT_JS,
                         body=transcript_html(None, (), None),
                         elem_id="transcript",

@@ -44,17 +44,22 @@ def build_controls(
     defaults: TranscribeOptions,
     choices: Mapping[str, Sequence[str | tuple[str, str]]],
     options: OptionSet = OPTIONS,
+    disabled: Mapping[str, str] | None = None,
 ) -> list[Control]:
     """Components for every UI option, inside the current Blocks context.
 
     `choices` gives the values of options whose allowed values are known at run time
     (the models that are available here, the model's languages), as values or as
-    (label, value) pairs.
+    (label, value) pairs. `disabled` maps an option that cannot work here to the
+    line that says why (the speakers extra not installed): shown, greyed out.
     """
+    disabled = disabled or {}
     controls: list[Control] = []
     for opt in options.on("ui"):
         value = _shown(opt, getattr(defaults, opt.name))
         common: dict[str, Any] = {"label": opt.label, "info": None, "elem_id": f"opt-{opt.name}"}
+        if opt.name in disabled:
+            common.update(interactive=False, info=disabled[opt.name])
         if opt.name in choices:
             values: list[Any] = list(choices[opt.name])
             known = {v[1] if isinstance(v, tuple) else v for v in values}
@@ -74,7 +79,7 @@ def build_controls(
                 value=value, minimum=opt.meta.minimum, maximum=opt.meta.maximum, **common
             )
         else:
-            common["info"] = opt.help
+            common["info"] = common["info"] or opt.help
             component = gr.Textbox(value=value, max_length=opt.meta.max_length, **common)
         controls.append(Control(opt, component))
     return controls

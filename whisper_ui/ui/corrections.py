@@ -36,7 +36,7 @@ class Corrections:
         self._undo: dict[str, list[_Group]] = {}
 
     def act(self, owner: str, job_id: str, name: str, asked: dict[str, Any]) -> str:
-        """Do `asked["action"]` (edit, times, restore, restore-all, replace, undo) on
+        """Do `asked["action"]` (edit, times, restore, restore-all, replace, undo, rename) on
         `owner`'s job; the message for the status line (plain text; the caller escapes it)."""
         verb = str(asked.get("action", ""))
         try:
@@ -52,6 +52,8 @@ class Corrections:
                 return self._replace(owner, job_id, asked)
             if verb == "undo":
                 return self._undo_last(owner, job_id)
+            if verb == "rename":
+                return self._rename(owner, job_id, asked)
         except (EditError, JobStateError, EditNotSaved) as exc:
             return f"Not changed: {exc}"
         except NoSuchJob:
@@ -126,6 +128,13 @@ class Corrections:
         if not hits:
             return f"“{find}” is not in this transcript."
         return f"Replaced {hits} × “{find}” in {_segments(len(group.before))}."
+
+    def _rename(self, owner: str, job_id: str, asked: dict[str, Any]) -> str:
+        speaker, name = str(asked["speaker"]), " ".join(str(asked.get("name", "")).split())
+        labels = self.edits.rename_speaker(job_id, speaker, name, owner=owner)
+        if not name:
+            return f"{speaker} is {', '.join(labels)} again."
+        return f"{speaker} is now {name} in the whole file."
 
     def _undo_last(self, owner: str, job_id: str) -> str:
         stack = self._undo.get(owner, [])

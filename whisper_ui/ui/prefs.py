@@ -65,6 +65,9 @@ def summary(saved: Mapping[str, Any]) -> str:
     parts.append("auto" if language in (None, "", "auto") else language_label(str(language)))
     if saved.get("task") == "translate":
         parts.append("translate to English")
+    speakers = str(saved.get("speakers") or "off")
+    if speakers != "off":
+        parts.append("speakers" if speakers == "auto" else f"{speakers} speakers")
     formats = saved.get(FORMATS_KEY) or []
     parts.append(", ".join(formats) if formats else "no formats")
     return "Options · " + " · ".join(p for p in parts if p)

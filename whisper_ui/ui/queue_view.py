@@ -38,6 +38,8 @@ def chip(row: JobRow, now: float, speed: float, slots: int) -> Chip:
         # Never "~0:00" for a file that has not started: a second at least.
         wait = "" if left is None else f"~{clock(max(1.0, left))}"
         return Chip("queued", " · ".join(p for p in ("queued", place, wait) if p))
+    if job.status is JobStatus.RUNNING and row.stage[0] == "speakers":
+        return Chip("running", f"finding speakers {round(row.stage[1] * 100)} %")
     if job.status is JobStatus.RUNNING:
         pct = f"{round(row.progress * 100)} %"
         if row.progress <= 0 and left is None:

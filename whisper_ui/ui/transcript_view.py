@@ -22,6 +22,7 @@ from whisper_ui.domain import (
     explains_no_text,
 )
 from whisper_ui.languages import language_label
+from whisper_ui.ui.speakers_view import name_button, speaker_order, summary_html
 from whisper_ui.ui.view import stamp
 
 VIDEO_EXTENSIONS = frozenset(
@@ -45,10 +46,17 @@ def _lines(segments: Sequence[Segment], edited: Mapping[int, str] | None = None)
         if edited is not None
         else "Play from here"
     )
+    colours = speaker_order(segments)
+    speaker: str | None = None
     for s in segments:
         text = s.text.strip()
         if not text and (edited is None or s.id not in edited):
             continue
+        colour = f" spk-{colours[s.speaker]}" if s.speaker in colours else ""
+        if s.speaker is not None and s.speaker != speaker and s.speaker in colours:
+            speaker = s.speaker
+            who = name_button(speaker, colours[speaker], renamable=edited is not None)
+            out.append(f'<p class="who-line">{who}</p>')
         mine = edited is not None and s.id in edited
         shown = html.escape(text)
         editable = (
@@ -66,7 +74,7 @@ def _lines(segments: Sequence[Segment], edited: Mapping[int, str] | None = None)
                 f'title="Restore what the model wrote: {was}">↺</button>'
             )
         out.append(
-            f'<p class="seg{" edited" if mine else ""}" data-id="{s.id}" '
+            f'<p class="seg{" edited" if mine else ""}{colour}" data-id="{s.id}" '
             f'data-start="{s.start:.3f}" data-end="{s.end:.3f}">'
             f'<button type="button" class="time" data-t="{s.start:.3f}" '
             f'title="{time_hint}">{stamp(s.start)}</button>'
@@ -130,6 +138,7 @@ def transcript_html(
         + (f'<span class="tools">{_tools(edited)}</span>' if body else "")
         + "</div>"
         + (_find_bar() if body and edited is not None else "")
+        + summary_html(segments, renamable=edited is not None)
         + (f'<p class="note {_note_kind(job)}">{note}</p>' if note else "")
         + (
             f'<div class="lines" data-job="{job.id}" data-live="{live}" tabindex="0">{body}</div>'
@@ -230,7 +239,11 @@ element.addEventListener('keydown', (event) => {
 });
 element.addEventListener('click', (event) => {
   const button = event.target.closest && event.target.closest('[data-action]');
-  if (button && button.dataset.action !== 'replace') {
+  if (button && button.dataset.action === 'rename') {
+    const was = button.dataset.speaker;
+    const name = prompt(`Name for ${was} in the whole file (empty: back to the label)`, was);
+    if (name !== null && name.trim() !== was) send('rename', {speaker: was, name: name.trim()});
+  } else if (button && button.dataset.action !== 'replace') {
     const seg = button.closest('.seg');
     if (button.dataset.action === 'restore-all' &&
         !confirm('Restore what the model wrote in every corrected segment?')) return;

@@ -56,6 +56,8 @@ class JobRow:
     progress: float
     position: int | None
     audio_ahead_s: float
+    # ("speakers", fraction) while the stage after the transcript runs
+    stage: tuple[str, float] = ("transcribing", 0.0)
 
 
 def speed_estimate(jobs: Sequence[Job]) -> float:
