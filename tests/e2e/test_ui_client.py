@@ -38,7 +38,7 @@ from tests.ui_outputs import (
 )
 
 LONG = "long_speech.mp3"
-OPTIONS = ("tiny.en", "auto", "transcribe", 5, False, False, ["txt", "srt"])
+OPTIONS = ("tiny.en", "auto", "transcribe", 5, False, False, "off", ["txt", "srt"])
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def test_sigkill_mid_batch_then_restart_completes_every_job(tmp_path: Path) -> N
         names = ["long_speech.mp3", "speech.wav", "second_speech.wav", "video.mp4"]
         client.submit(
             [handle_file(str(DATA / n)) for n in names],
-            "tiny.en", "auto", "transcribe", 5, False, False, ["txt"],
+            "tiny.en", "auto", "transcribe", 5, False, False, "off", ["txt"],
             api_name="/transcribe",
         )  # fmt: skip
         wait_until(
@@ -142,5 +142,62 @@ def test_a_correction_survives_sigkill(tmp_path: Path) -> None:
             assert "Zebrafinch" in http.get(f"/api/jobs/{job}/transcript?format=srt").text
             assert http.delete(f"/api/jobs/{job}/segments/{first['id']}").status_code == 200
             assert "Zebrafinch" not in http.get(f"/api/jobs/{job}/transcript").text
+    finally:
+        stop_server(server)
+
+
+def test_sigkill_while_finding_speakers_then_restart_labels_every_segment(tmp_path: Path) -> None:
+    """Issue 13: the speakers stage runs after the transcript is whole; killed in it,
+    the job resumes with nothing left to decode, runs the stage again over the whole
+    file, and every saved segment gets its speaker; a rename survives a kill too."""
+    import subprocess
+
+    import httpx
+
+    long = tmp_path / "interview_x8.wav"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-stream_loop", "7",
+         "-i", str(DATA / "interview.mp3"), "-ac", "1", "-ar", "16000", str(long)],
+        check=True,
+    )  # fmt: skip
+    auth = ("alice", "s3cret")
+    server = start_server(tmp_path, *LOGIN)
+    try:
+        with httpx.Client(base_url=server.url, auth=auth, timeout=30) as http:
+            files = {"files": (long.name, long.read_bytes(), "audio/wav")}
+            r = http.post("/api/jobs", files=files, data={"speakers": "auto"})
+            assert r.status_code == 202, r.text
+            job = r.json()["jobs"][0]["id"]
+            wait_until(
+                lambda: http.get(f"/api/jobs/{job}").json()["stage"] == "speakers",
+                240,
+                "the speakers stage to start",
+            )
+    finally:
+        stop_server(server, kill=True)
+    saved = rows(tmp_path / "jobs.sqlite3", f"SELECT data FROM segments WHERE job_id = '{job}'")
+    assert saved and all(json.loads(str(d[0])).get("speaker") is None for d in saved)
+
+    server = start_server(tmp_path, *LOGIN, port=server.port)
+    try:
+        with httpx.Client(base_url=server.url, auth=auth, timeout=30) as http:
+            wait_until(
+                lambda: http.get(f"/api/jobs/{job}").json()["status"] == "completed",
+                240,
+                "the job completing after the restart",
+            )
+            segments = http.get(f"/api/jobs/{job}/segments").json()["segments"]
+            assert [s["id"] for s in segments] == list(range(len(segments)))
+            spoken = [s for s in segments if s["text"].strip()]
+            assert {s["speaker"] for s in spoken} == {"Speaker 1", "Speaker 2"}
+            put = http.put(f"/api/jobs/{job}/speakers", json={"speaker": "Speaker 2", "name": "Bo"})
+            assert put.status_code == 200, put.text
+    finally:
+        stop_server(server, kill=True)
+    server = start_server(tmp_path, *LOGIN, port=server.port)
+    try:
+        with httpx.Client(base_url=server.url, auth=auth, timeout=30) as http:
+            text = http.get(f"/api/jobs/{job}/transcript", params={"format": "txt"}).text
+            assert "[Bo] " in text and "[Speaker 1] " in text and "Speaker 2" not in text
     finally:
         stop_server(server)

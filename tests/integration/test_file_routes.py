@@ -28,7 +28,7 @@ from whisper_ui.jobs.retention import PARTIAL_IDLE_S, Retention
 pytestmark = pytest.mark.integration
 ALICE, BOB = ("alice", "Al1ce-files"), ("bob", "B0b-files")
 # Inputs of the page's /transcribe: files, model, language, task, beam, vad, words, formats.
-OPTIONS = ("tiny.en", "auto", "transcribe", 1, False, False, ["txt", "srt"])
+OPTIONS = ("tiny.en", "auto", "transcribe", 1, False, False, "off", ["txt", "srt"])
 
 
 @contextmanager

@@ -79,7 +79,7 @@ def test_a_colleague_on_the_lan_logs_in_and_transcribes(peer: str, tmp_path: Pat
             client = Client("{url}/", auth=("alice", "pa55word"), analytics_enabled=False,
                             verbose=False)
             out = client.predict([handle_file("tests/data/second_speech.wav")], "tiny.en",
-                                 "auto", "transcribe", 5, False, False, ["txt"],
+                                 "auto", "transcribe", 5, False, False, "off", ["txt"],
                                  api_name="/transcribe")
             print("TRANSCRIPT:", out[2])
             """,

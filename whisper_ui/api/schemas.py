@@ -38,6 +38,11 @@ class JobOut(BaseModel):
     status: JobStatus
     duration: float = Field(description="Seconds of audio (0 when the file was refused)")
     progress: float = Field(ge=0.0, le=1.0)
+    stage: str = Field(
+        "transcribing",
+        description='While running: "transcribing", then "speakers" (speakers on)',
+    )
+    stage_progress: float = Field(0.0, ge=0.0, le=1.0, description="Of the speakers stage")
     queue_position: int | None = Field(description="0 = next to run; null unless queued")
     created_at: float = Field(description="Unix time")
     started_at: float | None
@@ -65,6 +70,8 @@ class JobOut(BaseModel):
             status=job.status,
             duration=job.duration,
             progress=min(1.0, max(0.0, services.registry.progress(job.id))),
+            stage=services.registry.stage(job.id)[0],
+            stage_progress=min(1.0, max(0.0, services.registry.stage(job.id)[1])),
             queue_position=services.queue.position(job.id),
             created_at=job.created_at,
             started_at=job.started_at,
