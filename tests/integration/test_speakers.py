@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import DATA, in_process_api
 from tests.integration.test_damaged_input import finished
+from whisper_ui.auth import Credentials
 from whisper_ui.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -140,3 +141,43 @@ async def test_known_speakers_name_the_voices_and_a_bad_clip_is_refused(tmp_path
         ).text
     assert body["status"] == "completed", body
     assert text.startswith("[Ann] ") and "\n[Ben] " in text and "Speaker" not in text
+
+
+async def test_a_saved_voice_names_that_speaker_in_later_files_of_its_owner_only(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    interview = (DATA / "interview.mp3").read_bytes()
+    people = Credentials.build(["ann:pw-ann-1", "bob:pw-bob-1"])
+    async with in_process_api(settings, people) as (client, _services):
+        ann, bob = ("ann", "pw-ann-1"), ("bob", "pw-bob-1")
+        clip = {"file": ("b.mp3", (DATA / "voice_b.mp3").read_bytes(), "audio/mpeg")}
+        bad = await client.post(
+            "/api/voices",
+            data={"name": "Host"},
+            files={"file": ("x.mp3", b"not audio", "audio/mpeg")},
+            auth=ann,
+        )
+        assert bad.status_code == 400 and "Host" in bad.json()["error"]["message"], bad.text
+        r = await client.post("/api/voices", data={"name": "Guest <b>"}, files=clip, auth=ann)
+        assert r.status_code == 200, r.text
+        assert [v["name"] for v in r.json()["voices"]] == ["Guest <b>"]
+        assert (await client.get("/api/voices", auth=bob)).json()["voices"] == []
+
+        texts = {}
+        for who in (ann, bob):
+            r = await client.post(
+                "/api/jobs", files=[("files", ("i.mp3", interview, "audio/mpeg"))],
+                data={"speakers": "auto"}, auth=who,
+            )  # fmt: skip
+            assert r.status_code == 202, r.text
+            job = r.json()["jobs"][0]["id"]
+            client.auth = who  # finished() polls without auth= of its own
+            body = await finished(client, job, 240)
+            assert body["status"] == "completed", body
+            t = await client.get(f"/api/jobs/{job}/transcript", params={"format": "txt"}, auth=who)
+            texts[who[0]] = t.text
+        assert "[Guest <b>] " in texts["ann"] and "[Speaker 1] " in texts["ann"]
+        assert "Guest" not in texts["bob"]  # another person's voice is never used
+        gone = await client.delete("/api/voices/Guest <b>", auth=ann)
+        assert gone.status_code == 200 and gone.json()["voices"] == []

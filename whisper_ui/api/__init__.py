@@ -21,6 +21,7 @@ from whisper_ui.api.openai import openai_router
 from whisper_ui.api.openapi import install_openapi
 from whisper_ui.api.origin import SameOriginMiddleware
 from whisper_ui.api.search import search_router
+from whisper_ui.api.voices import voices_router
 from whisper_ui.auth import Credentials
 from whisper_ui.domain import JobStatus
 from whisper_ui.services import Services
@@ -60,6 +61,7 @@ def include_api(
     app.include_router(jobs_router(services, owner))
     app.include_router(edits_router(services, owner))
     app.include_router(search_router(services, owner))
+    app.include_router(voices_router(services, owner))
     app.include_router(openai_router(services, owner))
     app.include_router(models_router(services, owner))
     install_error_handlers(app)
