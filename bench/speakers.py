@@ -15,6 +15,7 @@ import os
 import platform
 import resource
 import subprocess
+import sys
 import tempfile
 import time
 import wave
@@ -145,6 +146,44 @@ def main() -> None:
             f"{took / minutes:5.2f} s per min  overhead {took / alone:5.1%} of transcription"
         )
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    long_file_memory(*conversation(V2, 16, 0.6))
+
+
+LONG_MINUTES = 30
+_LONG_CHILD = """
+import resource, sys, time
+import numpy as np
+from whisper_ui.engine.diarize import diarize
+x = np.load(sys.argv[1])
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+start = time.perf_counter()
+found = diarize(x)
+took = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(f"{peak - base:.0f} {took:.1f} {len(found.speakers)}")
+"""
+
+
+def long_file_memory(audio: np.ndarray, _ref: object) -> None:
+    """A LONG_MINUTES file (the 2-voice set repeated), diarized in a fresh process: the
+    peak RSS it adds over the decoded audio, which must not grow with the length."""
+    reps = int(np.ceil(LONG_MINUTES * 60 * SR / len(audio)))
+    long = np.tile(audio, reps)[: LONG_MINUTES * 60 * SR]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "long.npy"
+        np.save(path, long)
+        out = subprocess.run(
+            [sys.executable, "-c", _LONG_CHILD, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    added, took, found = float(out[0]), float(out[1]), int(out[2])
+    audio_mb = long.nbytes / 2**20
+    print(
+        f"{LONG_MINUTES} min, 2 voices: {found} speakers, {took:.1f} s, peak RSS added "
+        f"{added:.0f} MB over the {audio_mb:.0f} MB of decoded audio"
+    )
 
 
 if __name__ == "__main__":

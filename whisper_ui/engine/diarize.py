@@ -38,6 +38,8 @@ MIN_SPEECH_S = 2.0  # less speech than this: too short to tell speakers apart
 SPLIT_SILHOUETTE = 0.42  # `auto`: fewer than this and the file is one voice
 SAME_VOICE = 0.45  # with N given: clusters closer than this are one voice (N is capped)
 NAME_DISTANCE = 0.6  # a reference names a speaker only this close
+VAD_BLOCK_S = 120  # seconds of audio the VAD sees at once
+MAX_CLUSTERED = 1500  # windows clustered at most (12 min of speech); memory is n²
 AUTO_HIGH = 3  # more splits of one voice score ever higher silhouettes
 TOO_SHORT = "too short to tell speakers apart"
 
@@ -115,8 +117,21 @@ def speech_regions(samples: Samples) -> list[tuple[float, float]]:
     if len(samples) < SAMPLE_RATE // 10:
         return []
     options = VadOptions(min_silence_duration_ms=250, speech_pad_ms=30)
-    stamps = get_speech_timestamps(np.asarray(samples, np.float32), options)
-    return [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+    regions: list[tuple[float, float]] = []
+    block = VAD_BLOCK_S * SAMPLE_RATE  # the VAD holds ~14x its input while it runs
+    for offset in range(0, len(samples), block):
+        piece = np.asarray(samples[offset : offset + block], np.float32)
+        if len(piece) < SAMPLE_RATE // 10:
+            break
+        for stamp in get_speech_timestamps(piece, options):
+            start, end = (
+                (offset + stamp["start"]) / SAMPLE_RATE,
+                (offset + stamp["end"]) / SAMPLE_RATE,
+            )
+            if regions and start - regions[-1][1] < 0.05:  # one stretch across a block edge
+                start = regions.pop()[0]
+            regions.append((start, end))
+    return regions
 
 
 # ---- 2. voice prints -------------------------------------------------------------
@@ -128,24 +143,43 @@ _N_MFCC = 20
 
 
 def _frames_features(samples: Samples) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per 10 ms frame: MFCC 1..19, log energy and log pitch (0 where unvoiced)."""
-    from scipy.fft import dct  # type: ignore[import-untyped]
+    """Per 10 ms frame: MFCC 1..19, log energy and log pitch (0 where unvoiced).
 
+    In blocks of _BLOCK frames, pre-emphasis included: the spectra of a whole hour at
+    once would take gigabytes, the features themselves take 90 bytes a frame."""
     x = np.asarray(samples, np.float32)
-    x = np.append(x[0], x[1:] - 0.97 * x[:-1]) if len(x) else x
     if len(x) < _N_FFT:
         x = np.pad(x, (0, _N_FFT - len(x)))
     n = 1 + (len(x) - _N_FFT) // _HOP
-    frames = np.lib.stride_tricks.as_strided(
-        x, (n, _N_FFT), (x.strides[0] * _HOP, x.strides[0]), writeable=False
-    )
+    parts = []
+    for first in range(0, n, _BLOCK):
+        count = min(_BLOCK, n - first)
+        a, b = first * _HOP, (first + count - 1) * _HOP + _N_FFT
+        raw = x[a:b]
+        before = x[a - 1] if a > 0 else raw[0]
+        y = np.empty_like(raw)
+        y[0] = raw[0] - 0.97 * before if a > 0 else raw[0]
+        y[1:] = raw[1:] - 0.97 * raw[:-1]
+        frames = np.lib.stride_tricks.as_strided(
+            y, (count, _N_FFT), (y.strides[0] * _HOP, y.strides[0]), writeable=False
+        )
+        parts.append(_block_features(frames))
+    mfcc, energy, pitch = (np.concatenate([p[k] for p in parts]) for k in range(3))
+    return mfcc, energy, pitch
+
+
+_BLOCK = 3000  # frames (30 s) whose spectra are held at once
+
+
+def _block_features(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from scipy.fft import dct  # type: ignore[import-untyped]
+
     window = np.hamming(400).astype(np.float32)
     spectrum = np.abs(np.fft.rfft(frames[:, :400] * window, n=_N_FFT, axis=-1)) ** 2
     mel = np.log(spectrum @ _mel_filters().T + 1e-8)
     mfcc = dct(mel, type=2, norm="ortho", axis=-1)[:, 1:_N_MFCC]
     energy = np.log(spectrum.sum(axis=-1) + 1e-8)
-    pitch = _pitch(frames)
-    return mfcc.astype(np.float32), energy.astype(np.float32), pitch
+    return mfcc.astype(np.float32), energy.astype(np.float32), _pitch(frames)
 
 
 _MEL: list[np.ndarray] = []
@@ -234,12 +268,34 @@ def cluster(
     max_speakers: int | None = None,
 ) -> tuple[np.ndarray, str | None]:
     """A cluster label (0..k-1) per window and a note when N had to be capped."""
-    from scipy.cluster.hierarchy import fcluster, linkage
-
     n = len(prints)
     if n < 2:
         return np.zeros(n, int), None
     z = _standardise(prints)
+    if n > MAX_CLUSTERED:  # cluster an even sample; every window joins its nearest voice
+        sample = np.linspace(0, n - 1, MAX_CLUSTERED).round().astype(int)
+        labels, note = _cluster_z(z[sample], speakers, min_speakers, max_speakers)
+        return _nearest(z, z[sample], labels), note
+    return _cluster_z(z, speakers, min_speakers, max_speakers)
+
+
+def _nearest(z: np.ndarray, sample: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each window's label: the cluster whose centroid (of `sample`) is nearest."""
+    ids = sorted(set(labels.tolist()))
+    cents = np.stack([sample[labels == i].mean(axis=0) for i in ids])
+    cents /= np.linalg.norm(cents, axis=1, keepdims=True) + 1e-9
+    return np.asarray(np.asarray(ids)[np.argmax(z @ cents.T, axis=1)])
+
+
+def _cluster_z(
+    z: np.ndarray,
+    speakers: int | None,
+    min_speakers: int | None,
+    max_speakers: int | None,
+) -> tuple[np.ndarray, str | None]:
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    n = len(z)
     tree = linkage(z, method="average", metric="cosine")
     note = None
     if speakers is not None:
