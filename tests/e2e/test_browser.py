@@ -810,6 +810,16 @@ def test_speakers_in_colour_with_a_summary_and_a_rename_that_reaches_the_downloa
         txt.click()
     text = Path(download_info.value.path()).read_text()
     assert text.startswith("[Ann Example] ") and "[Speaker 2] " in text, text
+
+    # A segment the model gave to the wrong voice: double-click its time, pick the speaker.
+    first = page.locator("#transcript .seg").first
+    expect(first).to_have_attribute("data-speaker", "Ann Example")
+    first.locator(".time").dblclick()
+    page.locator("#transcript .times .t-speaker").select_option("Speaker 2")
+    page.locator("#transcript .times button[type=submit]").click()
+    expect(page.locator("#status")).to_contain_text("Saved")
+    expect(page.locator("#transcript .seg").first).to_have_attribute("data-speaker", "Speaker 2")
+    expect(page.locator("#transcript .seg.edited")).to_have_count(1)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "speakers.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})

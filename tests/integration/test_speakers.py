@@ -181,3 +181,36 @@ async def test_a_saved_voice_names_that_speaker_in_later_files_of_its_owner_only
         assert "Guest" not in texts["bob"]  # another person's voice is never used
         gone = await client.delete("/api/voices/Guest <b>", auth=ann)
         assert gone.status_code == 200 and gone.json()["voices"] == []
+
+
+async def test_a_segment_given_to_another_speaker_and_renames_reach_the_exports(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    async with in_process_api(settings) as (client, _services):
+        ids = await submit(client, {"i.mp3": (DATA / "interview.mp3").read_bytes()}, speakers="2")
+        job = ids["i.mp3"]
+        assert (await finished(client, job, 240))["status"] == "completed"
+        base = f"/api/jobs/{job}"
+        r = await client.put(f"{base}/speakers", json={"speaker": "Speaker 1", "name": "Ann"})
+        assert r.status_code == 200, r.text
+        assert [s["name"] for s in r.json()["speakers"]] == ["Ann", "Speaker 2"]
+        segments = (await client.get(f"{base}/segments")).json()["segments"]
+        first, second = segments[0]["id"], segments[1]["id"]
+        assert (segments[0]["speaker"], segments[1]["speaker"]) == ("Ann", "Speaker 2")
+        # one segment to the other voice, another to Ann by her name
+        r = await client.patch(f"{base}/segments/{first}", json={"speaker": "Speaker 2"})
+        assert r.status_code == 200 and r.json()["speaker"] == "Speaker 2", r.text
+        r = await client.patch(f"{base}/segments/{second}", json={"speaker": "Ann"})
+        assert r.status_code == 200 and r.json()["speaker"] == "Ann", r.text
+        bad = await client.patch(f"{base}/segments/{first}", json={"speaker": "  "})
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_speaker"
+        missing = await client.put(f"{base}/speakers", json={"speaker": "Nobody", "name": "X"})
+        assert missing.status_code == 400 and "Nobody" in missing.text
+        # renaming Ann again reaches the segment that was given to her
+        await client.put(f"{base}/speakers", json={"speaker": "Ann", "name": "Anna"})
+        txt = (await client.get(f"{base}/transcript", params={"format": "txt"})).text
+        vtt = (await client.get(f"{base}/transcript", params={"format": "vtt"})).text
+    lines = txt.splitlines()
+    assert lines[0].startswith("[Speaker 2] ") and lines[1].startswith("[Anna] "), txt
+    assert "Ann]" not in txt and "<v Anna>" in vtt

@@ -29,6 +29,7 @@ class SegmentPatch(BaseModel):
     text: str | None = Field(None, description=f"The new text (at most {MAX_TEXT_CHARS} chars)")
     start: float | None = Field(None, description="New start, seconds")
     end: float | None = Field(None, description="New end, seconds")
+    speaker: str | None = Field(None, description="Who says it (speakers on): a name")
 
 
 class OriginalOut(BaseModel):
@@ -157,14 +158,17 @@ def edits_router(services: Services, owner: OwnerDependency) -> APIRouter:
         giving back the model's values restores it. Every export shows the edit."""
         owned_job(services, job_id, who)
         try:
-            view = edits.apply(job_id, n, text=change.text, start=change.start, end=change.end)
+            view = edits.apply(
+                job_id, n, text=change.text, start=change.start, end=change.end,
+                speaker=change.speaker,
+            )  # fmt: skip
         except EditError as exc:
             raise _refused(exc) from None
         except JobStateError as exc:
             raise from_domain(exc) from None
         except EditNotSaved as exc:
             raise ApiError(500, str(exc), "edit_not_saved", type="server_error") from None
-        return SegmentOut.of(view)
+        return SegmentOut.of(view, services.registry.speaker_names(job_id))
 
     @router.delete(
         "/{job_id}/segments/{n}", response_model=SegmentOut, responses=errors(400, 404, 409)
@@ -173,7 +177,8 @@ def edits_router(services: Services, owner: OwnerDependency) -> APIRouter:
         """Back to what the model wrote for segment `n` (nothing happens if not edited)."""
         owned_job(services, job_id, who)
         try:
-            return SegmentOut.of(edits.restore(job_id, n))
+            restored = edits.restore(job_id, n)
+            return SegmentOut.of(restored, services.registry.speaker_names(job_id))
         except EditError as exc:
             raise _refused(exc) from None
         except JobStateError as exc:

@@ -90,6 +90,7 @@ def check_edit(
     start: float | None = None,
     end: float | None = None,
     duration: float = 0.0,
+    speaker: str | None = None,
 ) -> Segment:
     """The segment after the change, or EditError naming what is wrong.
 
@@ -101,8 +102,15 @@ def check_edit(
     The model's word timings are kept while the text is the model's (they are
     positions in the audio, still true), and dropped once the words are not.
     """
-    if text is None and start is None and end is None:
-        raise EditError("nothing to change: give text, start or end", "empty_edit")
+    if text is None and start is None and end is None and speaker is None:
+        raise EditError("nothing to change: give text, start, end or speaker", "empty_edit")
+    if speaker is not None:
+        if not isinstance(speaker, str) or not " ".join(speaker.split()):
+            raise EditError("speaker must be a name", "invalid_speaker")
+        if len(speaker) > MAX_NAME_CHARS:
+            raise EditError(
+                f"a speaker's name may have at most {MAX_NAME_CHARS} characters", "name_too_long"
+            )
     if text is not None:
         if not isinstance(text, str):
             raise EditError(f"text must be a string, got {type(text).__name__}", "invalid_text")
@@ -143,7 +151,12 @@ def check_edit(
             )
     new_text = current.text if text is None else text
     words = original.words if new_text == original.text else ()
-    return dataclasses.replace(original, text=new_text, start=new_start, end=new_end, words=words)
+    who = current.speaker if speaker is None else " ".join(speaker.split())
+    if who != original.speaker:
+        words = tuple(dataclasses.replace(w, speaker=who) for w in words)
+    return dataclasses.replace(
+        original, text=new_text, start=new_start, end=new_end, words=words, speaker=who
+    )
 
 
 class Edits:
@@ -181,8 +194,10 @@ class Edits:
         start: float | None = None,
         end: float | None = None,
         owner: str | None = None,
+        speaker: str | None = None,
     ) -> SegmentView:
-        """Change segment `segment_id`'s text and/or times; the later write wins.
+        """Change segment `segment_id`'s text, times and/or speaker; the later write wins.
+        A speaker is given as the transcript names them (a renamed one by the name).
 
         Raises NoSuchJob (unknown, or not `owner`'s when given), JobStateError (the
         job is still queued or running), EditError (bad input: nothing changed) or
@@ -193,13 +208,17 @@ class Edits:
         original = self._original(job_id, segment_id)
         transcript = self.registry.transcript(job_id)
         assert transcript is not None
+        if speaker is not None:  # a name given to a label means that label
+            named = {n: label for label, n in self.registry.speaker_names(job_id).items()}
+            speaker = named.get(" ".join(str(speaker).split()), speaker)
         segment = check_edit(
-            transcript.segments,
+            self._unnamed(job_id, transcript.segments),
             original,
             text=text,
             start=start,
             end=end,
             duration=transcript.info.duration or job.duration,
+            speaker=speaker,
         )
         if segment == original:
             return self._drop(job, original)
@@ -245,7 +264,8 @@ class Edits:
                 f"a speaker's name may have at most {MAX_NAME_CHARS} characters", "name_too_long"
             )
         names = self.registry.speaker_names(job_id)
-        labels = {s.speaker for s in self._originals(job_id) if s.speaker is not None}
+        stored = (*self._originals(job_id), *self.registry.edits(job_id).values())
+        labels = {s.speaker for s in stored if s.speaker is not None}
         renamed = sorted(label for label in labels if names.get(label, label) == speaker)
         if not renamed:
             raise EditError(f"there is no speaker {speaker!r} in this transcript", "no_speaker")
@@ -278,6 +298,18 @@ class Edits:
             raise JobStateError(
                 f"{job.name}: the job is {job.status.value}; edit it once it has finished"
             )
+
+    def _unnamed(self, job_id: str, segments: Sequence[Segment]) -> list[Segment]:
+        """`segments` with the speakers as stored (the stage's labels, or what an edit
+        set), not the names a person gave them: an edit keeps a label, so a later
+        rename of that speaker reaches the edited segment too."""
+        if not self.registry.speaker_names(job_id):
+            return list(segments)
+        stored = {s.id: s for s in self._originals(job_id)} | self.registry.edits(job_id)
+        return [
+            dataclasses.replace(s, speaker=stored[s.id].speaker) if s.id in stored else s
+            for s in segments
+        ]
 
     def _originals(self, job_id: str) -> tuple[Segment, ...]:
         transcript = self.registry.original_transcript(job_id)

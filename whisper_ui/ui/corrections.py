@@ -77,8 +77,12 @@ class Corrections:
 
     def _times(self, owner: str, job_id: str, asked: dict[str, Any]) -> str:
         # NaN (a time that could not be read) is refused by the rules, nothing changed
-        changes = {"start": float(asked["start"]), "end": float(asked["end"])}
-        return self._change(owner, job_id, int(asked["segment"]), changes, "Saved the times.")
+        changes: dict[str, Any] = {"start": float(asked["start"]), "end": float(asked["end"])}
+        saved = "Saved the times."
+        if asked.get("speaker"):
+            changes["speaker"] = str(asked["speaker"])
+            saved = "Saved."
+        return self._change(owner, job_id, int(asked["segment"]), changes, saved)
 
     def _change(
         self, owner: str, job_id: str, segment: int, changes: dict[str, Any], saved: str
@@ -145,7 +149,10 @@ class Corrections:
         for before in reversed(group.before):
             if before.edited:
                 s = before.segment
-                self.edits.apply(job_id, s.id, text=s.text, start=s.start, end=s.end, owner=owner)
+                self.edits.apply(
+                    job_id, s.id, text=s.text, start=s.start, end=s.end, speaker=s.speaker,
+                    owner=owner,
+                )  # fmt: skip
             else:
                 self.edits.restore(job_id, before.segment.id, owner=owner)
         count = len(group.before)

@@ -42,7 +42,7 @@ def _lines(segments: Sequence[Segment], edited: Mapping[int, str] | None = None)
     button (`edited` maps a segment id to the model's text)."""
     out = []
     time_hint = (
-        "Play from here (double-click to change the times)"
+        "Play from here (double-click to change the times or the speaker)"
         if edited is not None
         else "Play from here"
     )
@@ -53,6 +53,9 @@ def _lines(segments: Sequence[Segment], edited: Mapping[int, str] | None = None)
         if not text and (edited is None or s.id not in edited):
             continue
         colour = f" spk-{colours[s.speaker]}" if s.speaker in colours else ""
+        who_attr = (
+            f' data-speaker="{html.escape(s.speaker, quote=True)}"' if s.speaker is not None else ""
+        )
         if s.speaker is not None and s.speaker != speaker and s.speaker in colours:
             speaker = s.speaker
             who = name_button(speaker, colours[speaker], renamable=edited is not None)
@@ -75,7 +78,7 @@ def _lines(segments: Sequence[Segment], edited: Mapping[int, str] | None = None)
             )
         out.append(
             f'<p class="seg{" edited" if mine else ""}{colour}" data-id="{s.id}" '
-            f'data-start="{s.start:.3f}" data-end="{s.end:.3f}">'
+            f'data-start="{s.start:.3f}" data-end="{s.end:.3f}"{who_attr}>'
             f'<button type="button" class="time" data-t="{s.start:.3f}" '
             f'title="{time_hint}">{stamp(s.start)}</button>'
             f'<span class="text"{editable}>{shown}</span>{restore}</p>'
@@ -276,12 +279,29 @@ element.addEventListener('dblclick', (event) => {
     '<button type="button" class="t-cancel">Cancel</button>';
   form.querySelector('.t-start').value = show(+seg.dataset.start);
   form.querySelector('.t-end').value = show(+seg.dataset.end);
+  // With speakers: who says this segment, one of the file's speakers.
+  const names = Array.from(element.querySelectorAll('.speakers .who[data-speaker]'),
+                           (b) => b.dataset.speaker);
+  let pick = null;
+  if (names.length && seg.dataset.speaker !== undefined) {
+    pick = document.createElement('select');
+    pick.className = 't-speaker';
+    pick.setAttribute('aria-label', 'Speaker');
+    for (const name of names) {
+      const option = document.createElement('option');
+      option.value = option.textContent = name;
+      option.selected = name === seg.dataset.speaker;
+      pick.append(option);
+    }
+    form.prepend(pick);
+  }
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const start = seconds(form.querySelector('.t-start').value);
     const end = seconds(form.querySelector('.t-end').value);
+    const speaker = pick && pick.value !== seg.dataset.speaker ? pick.value : undefined;
     form.remove();
-    send('times', {segment: +seg.dataset.id, start, end});
+    send('times', {segment: +seg.dataset.id, start, end, speaker});
   });
   form.querySelector('.t-cancel').addEventListener('click', () => form.remove());
   seg.after(form);
