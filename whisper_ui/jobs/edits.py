@@ -208,6 +208,11 @@ class Edits:
         original = self._original(job_id, segment_id)
         transcript = self.registry.transcript(job_id)
         assert transcript is not None
+        if speaker is not None and not any(s.speaker for s in self._originals(job_id)):
+            raise EditError(
+                f"{job.name} has no speakers: transcribe it with speakers on to label them",
+                "no_speakers",
+            )
         if speaker is not None:  # a name given to a label means that label
             named = {n: label for label, n in self.registry.speaker_names(job_id).items()}
             speaker = named.get(" ".join(str(speaker).split()), speaker)
