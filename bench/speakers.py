@@ -164,7 +164,7 @@ start = time.perf_counter()
 found = diarize(x)
 took = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(f"{peak - base:.0f} {took:.1f} {len(found.speakers)}")
+print(f"{base:.0f} {peak:.0f} {took:.1f} {len(found.speakers)}")
 """
 
 
@@ -182,11 +182,11 @@ def long_file_memory(audio: np.ndarray, _ref: object) -> None:
             text=True,
             check=True,
         ).stdout.split()
-    added, took, found = float(out[0]), float(out[1]), int(out[2])
+    base, peak, took, found = float(out[0]), float(out[1]), float(out[2]), int(out[3])
     audio_mb = long.nbytes / 2**20
     print(
-        f"{LONG_MINUTES} min, 2 voices: {found} speakers, {took:.1f} s, peak RSS added "
-        f"{added:.0f} MB over the {audio_mb:.0f} MB of decoded audio"
+        f"{LONG_MINUTES} min, 2 voices: {found} speakers, {took:.1f} s; RSS {base:.0f} MB "
+        f"before (the {audio_mb:.0f} MB of decoded audio included), peak {peak:.0f} MB"
     )
 
 

@@ -32,14 +32,14 @@ import numpy.typing as npt
 from whisper_ui.domain import SpeakerTurn
 
 SAMPLE_RATE = 16000
-WINDOW_S = 2.0
-HOP_S = 0.5
+WINDOW_S = 1.0  # 2 s windows straddled most changes of voice without a pause
+HOP_S = 0.25
 MIN_SPEECH_S = 2.0  # less speech than this: too short to tell speakers apart
 SPLIT_SILHOUETTE = 0.42  # `auto`: fewer than this and the file is one voice
 SAME_VOICE = 0.45  # with N given: clusters closer than this are one voice (N is capped)
 NAME_DISTANCE = 0.6  # a reference names a speaker only this close
 VAD_BLOCK_S = 120  # seconds of audio the VAD sees at once
-MAX_CLUSTERED = 1500  # windows clustered at most (12 min of speech); memory is n²
+MAX_CLUSTERED = 1500  # windows clustered at most (6 min of speech); memory is n²
 AUTO_HIGH = 3  # more splits of one voice score ever higher silhouettes
 TOO_SHORT = "too short to tell speakers apart"
 
