@@ -471,26 +471,9 @@ def corpus_wer(ref: dict[str, str], hyp: dict[str, str]) -> float:
 
 
 def _isa() -> str:
-    """The widest vector ISA the CPU reports (CTranslate2 picks its kernels by it: AMX and
-    AVX-512 on recent Xeons, AVX2 on Zen 3), and CT2_FORCE_CPU_ISA when set."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    flags = next(
-        (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []
-    )
-    widest = next(
-        (
-            name
-            for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"))
-            if flag in flags
-        ),
-        "SSE",
-    )
-    isa = f"{widest}{' + AMX' if 'amx_int8' in flags else ''}"
-    forced = os.environ.get("CT2_FORCE_CPU_ISA")
-    return f"{isa}{f', CT2_FORCE_CPU_ISA={forced}' if forced else ''}"
+    from whisper_ui.engine.calibrate import cpu_isa  # the one ISA probe (CTranslate2's kernels)
+
+    return cpu_isa()
 
 
 CORPORA = {"mixed": make_corpus, "short": make_short_corpus}
