@@ -15,6 +15,7 @@ from whisper_ui import audio
 from whisper_ui.config import Settings
 from whisper_ui.engine.calibrate import (
     CALIBRATION_AUDIO,
+    CalibrationError,
     CalibrationKey,
     CalibrationStopped,
     Mode,
@@ -46,12 +47,20 @@ def test_every_mode_is_timed_on_the_same_chunks(tiny_model_path: Path) -> None:
         KEY,
         samples=speech(),
         beam=1,
+        budget_s=12,
         progress=lambda m: seen.append(m.mode),
     )
-    assert [m.mode for m in cal.measurements] == seen == list(modes(2, 2))
+    # The batch (2, or 1 where a slow CPU leaves no time for it) sizes every mode alike.
+    batch = cal.chunks // 2
+    assert [m.mode for m in cal.measurements] == seen == list(modes(2, batch))
+    assert batch in (1, 2) and Mode(2, 1, 1) in seen
     assert all(m.seconds_per_chunk > 0 for m in cal.measurements)
-    assert cal.chunks == 4 and cal.key == KEY and cal.beam_size == 1
-    assert cal.seconds < 60  # calibrate's own deadline is twice its 30 s budget
+    assert cal.key == KEY and cal.beam_size == 1
+
+
+def test_a_calibration_past_its_time_budget_fails(tiny_model_path: Path) -> None:
+    with pytest.raises(CalibrationError, match="over its time budget"):
+        calibrate(str(tiny_model_path), KEY, samples=speech(), beam=1, budget_s=0.01)
 
 
 def test_a_calibration_stops_when_asked(tiny_model_path: Path) -> None:
@@ -83,8 +92,8 @@ def test_serve_calibrates_once_in_the_background_and_caches_it(tmp_path: Path) -
             key = services.calibration_key()
             assert services.calibrations is not None
             held = services.calibrations
-            await until(  # calibrate's own deadline is 60 s
-                lambda: held.get(key.model, key.compute_type), 120, "the calibration"
+            await until(  # calibrate's own deadline is twice its 24 s budget
+                lambda: held.get(key.model, key.compute_type), 180, "the calibration"
             )
             (placement,) = services.plan().placements
             assert placement.limited_by in ("measured", "memory", "cap")
