@@ -27,6 +27,7 @@ from whisper_ui.engine.calibrate import (
     calibrate,
     calibrate_when_idle,
     cpu_isa,
+    cpu_quiet,
     load_cached,
     save,
 )
@@ -173,7 +174,10 @@ class Services:
         return len(self.queue) > 0 or self.registry.count(JobStatus.RUNNING) > 0
 
     async def _calibrate_in_background(self) -> None:
-        cal = await calibrate_when_idle(lambda stop: self.calibrate(stop), self._busy)
+        cores = self.calibration_key().cores
+        cal = await calibrate_when_idle(
+            lambda stop: self.calibrate(stop), self._busy, quiet=lambda: cpu_quiet(cores)
+        )
         if cal is not None and self.calibrations is not None:
             choice = self.calibrations.choice(cal.key.model, cal.key.compute_type)
             log.info(

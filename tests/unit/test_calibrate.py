@@ -264,3 +264,23 @@ def test_a_failing_calibration_leaves_the_rule_and_logs_why(
     with caplog.at_level(logging.WARNING):
         assert asyncio.run(calibrate_when_idle(run, lambda: False)) is None
     assert "calibration failed (no speech in the calibration audio)" in caplog.text
+
+
+def test_a_background_calibration_waits_for_quiet_cores_but_not_for_ever() -> None:
+    now = [0.0]
+    asked: list[float] = []
+
+    def run(should_stop: Callable[[], bool]) -> Calibration:
+        asked.append(now[0])
+        return calibration(timings(0.9, 0.3))
+
+    def loud() -> bool:
+        now[0] += 100.0  # each poll, 100 s of another process's load pass
+        return False
+
+    result = asyncio.run(
+        calibrate_when_idle(
+            run, lambda: False, poll_s=0.001, quiet=loud, quiet_wait_s=600, clock=lambda: now[0]
+        )
+    )
+    assert result is not None and asked == [600.0]  # it waited 600 s, then went anyway

@@ -201,6 +201,13 @@ def cpu_isa() -> str:
     return f"{isa}{f', CT2_FORCE_CPU_ISA={forced}' if forced else ''}"
 
 
+def cpu_quiet(cores: int) -> bool:
+    """Whether other work leaves the cores mostly free (1-minute load average below half
+    of them): what the background calibration waits for."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return load < 0.5 * max(1, cores)
+
+
 def load_model(
     path: str, *, workers: int, threads: int, compute_type: str = "int8", device: str = "cpu"
 ) -> Any:
@@ -288,7 +295,7 @@ def calibrate(
     CalibrationStopped."""
     start = time.monotonic()
     deadline = start + 2 * budget_s
-    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0  # for `devices`
 
     def stop() -> bool:
         if should_stop is not None and should_stop():
@@ -499,12 +506,24 @@ async def calibrate_when_idle(
     *,
     poll_s: float = 1.0,
     attempts: int = 3,
+    quiet: Callable[[], bool] | None = None,
+    quiet_wait_s: float = 600.0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Calibration | None:
     """Run `run(should_stop)` in a thread while nothing else runs; when `busy()` (asked
     on the loop) turns true it is stopped at the next chunk, and tried again at the next
-    idle moment, at most `attempts` times. A failure is logged and gives None."""
+    idle moment, at most `attempts` times. It also waits for `quiet()` (other processes
+    leave the cores free: they skew the modes unequally), but at most `quiet_wait_s`
+    in all. A failure is logged and gives None."""
+    give_up_quiet = clock() + quiet_wait_s
+
+    def wait() -> bool:
+        if busy():
+            return True
+        return quiet is not None and clock() < give_up_quiet and not quiet()
+
     for _ in range(attempts):
-        while busy():  # noqa: ASYNC110 - nothing signals "idle"; the queue is polled
+        while wait():  # noqa: ASYNC110 - nothing signals "idle": it is polled
             await asyncio.sleep(poll_s)
         stop = threading.Event()
         task = asyncio.ensure_future(asyncio.to_thread(run, stop.is_set))
