@@ -15,6 +15,8 @@ mode) with the same model (tiny.en, int8) and beam:
   c1/c2/c4  whisper-ui (build_services + dispatcher.submit) at concurrency 1, 2, 4
   c2-short / c2-full  concurrency 2 with short_encode on / off (engine/short_encode.py)
   cb2/cb4   whisper-ui with cross-job batching on (engine/batcher.py), concurrency 2, 4
+  cc     whisper-ui with the plan `whisper-ui devices --calibrate` measures (engine/calibrate.py),
+         calibrated in its own process before the clock starts; its numbers print below
 
 and, labelled as doing less work: `a` without conditioning on the previous text (what
 the batched modes give up: a file's chunks decode side by side), and `a` and `cb2` at
