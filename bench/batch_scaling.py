@@ -22,63 +22,31 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def _chunks(model: Any, count: int) -> list[Any]:
-    import numpy as np
-    from faster_whisper.audio import pad_or_trim
-    from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
-
-    from whisper_ui import audio
-
-    samples = audio.decode(str(ROOT / "tests" / "data" / "long_speech.mp3"))
-    speech = get_speech_timestamps(samples, VadOptions(max_speech_duration_s=30))
-    pieces, _ = collect_chunks(samples, speech, max_duration=30)
-    feats = [np.asarray(pad_or_trim(model.feature_extractor(p)[..., :-1])) for p in pieces]
-    return [feats[i % len(feats)] for i in range(count)]
-
-
 def _per_chunk(
     path: str, device: str, workers: int, threads: int, batch: int, chunks: int, beam: int
 ) -> float:
-    """Seconds of wall time per chunk: `workers` concurrent calls of `batch` chunks each."""
-    import numpy as np
-    from faster_whisper import BatchedInferencePipeline, WhisperModel
-    from faster_whisper.tokenizer import Tokenizer
+    """Seconds of wall time per chunk: `workers` concurrent calls of `batch` chunks each
+    (the timing core `whisper-ui devices --calibrate` uses: engine/calibrate.py)."""
+    from whisper_ui import audio
+    from whisper_ui.engine.calibrate import load_model, seconds_per_chunk, speech_chunks
 
-    from whisper_ui.domain import TranscribeOptions
-    from whisper_ui.engine.batcher import _fw_options
-
-    model = WhisperModel(
+    model = load_model(
         path,
-        device=device,
+        workers=workers,
+        threads=threads,
         compute_type="auto" if device == "cuda" else "int8",
-        cpu_threads=threads,
-        num_workers=workers,
+        device=device,
     )
-    multilingual = bool(model.model.is_multilingual)
-    tokenizer = Tokenizer(model.hf_tokenizer, multilingual, task="transcribe", language="en")
-    options = _fw_options(model, TranscribeOptions(beam_size=beam), tokenizer)
-    pipeline = BatchedInferencePipeline(model)
-    feats = _chunks(model, chunks)
-    batches = [np.stack(feats[i : i + batch]) for i in range(0, len(feats), batch)]
-
-    def run(features: Any) -> None:
-        pipeline.generate_segment_batched(features, tokenizer, options)
-
-    run(batches[0][:1])  # warm up
-    start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(run, batches))
-    return (time.monotonic() - start) / len(feats)
+    samples = audio.decode(str(ROOT / "tests" / "data" / "long_speech.mp3"))
+    feats = speech_chunks(model, samples, chunks)
+    return seconds_per_chunk(model, feats, workers=workers, batch=batch, beam=beam)
 
 
 def main() -> None:

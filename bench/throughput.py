@@ -15,6 +15,8 @@ mode) with the same model (tiny.en, int8) and beam:
   c1/c2/c4  whisper-ui (build_services + dispatcher.submit) at concurrency 1, 2, 4
   c2-short / c2-full  concurrency 2 with short_encode on / off (engine/short_encode.py)
   cb2/cb4   whisper-ui with cross-job batching on (engine/batcher.py), concurrency 2, 4
+  cc     whisper-ui with the plan `whisper-ui devices --calibrate` measures (engine/calibrate.py),
+         calibrated in its own process before the clock starts; its numbers print below
 
 and, labelled as doing less work: `a` without conditioning on the previous text (what
 the batched modes give up: a file's chunks decode side by side), and `a` and `cb2` at
@@ -332,17 +334,25 @@ def run_per_core(files: list[Path], beam: int) -> dict[str, Any]:
 
 
 def run_engine(
-    files: list[Path], beam: int, concurrency: int, batch: str, extra: dict[str, Any]
+    files: list[Path], beam: int, concurrency: int | None, batch: str, extra: dict[str, Any]
 ) -> dict[str, Any]:
-    """(c) whisper-ui's real queue -> dispatcher -> pool, all files submitted at once."""
+    """(c) whisper-ui's real queue -> dispatcher -> pool, all files submitted at once.
+    `concurrency` None is the calibrated plan: `whisper-ui devices --calibrate` runs first
+    in its own process (its three model loads stay out of this one's peak RSS), off the
+    clock, and the pool plans with the winner it cached."""
     from whisper_ui.config import Settings
     from whisper_ui.domain import Completed, SegmentAdded, Upload
     from whisper_ui.services import build_services
 
     base = _baseline_mb()
+    home = Path(tempfile.mkdtemp(prefix="bench-engine-"))
+    data = home / "whisper-ui"  # the CLI's data dir under XDG_DATA_HOME=home
+    if concurrency is None:
+        env = {**os.environ, "XDG_DATA_HOME": str(home), "WHISPER_UI__BEAM_SIZE": str(beam)}
+        cmd = [sys.executable, "-m", "whisper_ui.cli", "devices", "--calibrate"]
+        subprocess.run(cmd, check=True, env=env, capture_output=True, cwd=ROOT)
 
     async def main() -> dict[str, Any]:
-        data = Path(tempfile.mkdtemp(prefix="bench-engine-"))
         settings = Settings(
             data_dir=data,
             concurrency=concurrency,
@@ -352,6 +362,17 @@ def run_engine(
             **extra,
         )
         svc = build_services(settings)
+        calibration: dict[str, Any] | None = None
+        key = svc.calibration_key() if concurrency is None else None
+        cal = (
+            svc.calibrations.get(key.model, key.compute_type) if key and svc.calibrations else None
+        )
+        if cal is not None:
+            calibration = {
+                "seconds": cal.seconds,
+                "load_before": cal.load_before,
+                "measured": [(m.mode.label, m.seconds_per_chunk) for m in cal.measurements],
+            }
         await svc.start()
         try:
             opts = svc.default_options()
@@ -387,10 +408,12 @@ def run_engine(
                 "peak_rss_mb": _rss_mb(),
                 "est_mb": base + est,
                 "plan": [(p.workers, p.cpu_threads) for p in plan.placements],
+                "batched": svc.runner is not None and svc.runner.batches_on("cpu", "tiny.en"),
+                "calibration": calibration,
             }
         finally:
             await svc.stop()
-            shutil.rmtree(data, ignore_errors=True)
+            shutil.rmtree(home, ignore_errors=True)
 
     return asyncio.run(main())
 
@@ -402,6 +425,12 @@ MODES: dict[str, dict[str, Any]] = {
     "c1": {"kind": "engine", "concurrency": 1, "batch": "off", "label": "(c) whisper-ui, 1 job"},
     "c2": {"kind": "engine", "concurrency": 2, "batch": "off", "label": "(c) whisper-ui, 2 jobs"},
     "c4": {"kind": "engine", "concurrency": 4, "batch": "off", "label": "(c) whisper-ui, 4 jobs"},
+    "cc": {
+        "kind": "engine",
+        "concurrency": None,
+        "batch": "auto",
+        "label": "(c) whisper-ui, the calibrated plan (devices --calibrate)",
+    },
     "c2-short": {
         "kind": "engine",
         "concurrency": 2,
@@ -471,26 +500,9 @@ def corpus_wer(ref: dict[str, str], hyp: dict[str, str]) -> float:
 
 
 def _isa() -> str:
-    """The widest vector ISA the CPU reports (CTranslate2 picks its kernels by it: AMX and
-    AVX-512 on recent Xeons, AVX2 on Zen 3), and CT2_FORCE_CPU_ISA when set."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    flags = next(
-        (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []
-    )
-    widest = next(
-        (
-            name
-            for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"))
-            if flag in flags
-        ),
-        "SSE",
-    )
-    isa = f"{widest}{' + AMX' if 'amx_int8' in flags else ''}"
-    forced = os.environ.get("CT2_FORCE_CPU_ISA")
-    return f"{isa}{f', CT2_FORCE_CPU_ISA={forced}' if forced else ''}"
+    from whisper_ui.engine.calibrate import cpu_isa  # the one ISA probe (CTranslate2's kernels)
+
+    return cpu_isa()
 
 
 CORPORA = {"mixed": make_corpus, "short": make_short_corpus}
@@ -556,6 +568,16 @@ def run_corpus(name: str, work: Path, args: argparse.Namespace) -> dict[str, Any
             f"| {r['peak_rss_mb']:.0f} | {r['est_mb']:.0f} ({est_err:+.0f}%) "
             f"| {corpus_wer(truth, r['texts']):.2f} | {werr:.2f} |"
         )
+    for mode, r in results.items():
+        cal = r.get("calibration")
+        if cal:
+            (workers, threads), *_ = r["plan"]
+            timed = ", ".join(f"{label} {cost:.3f} s/chunk" for label, cost in cal["measured"])
+            print(
+                f"\n{mode}: calibrated in {cal['seconds']:.0f} s (load average before "
+                f"{cal['load_before']:.1f}): {timed}; planned {workers} job(s) x {threads} "
+                f"thread(s), {'batched' if r['batched'] else 'unbatched'}"
+            )
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     return {"audio_s": audio_s, "runs": runs}
 

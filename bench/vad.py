@@ -308,25 +308,9 @@ def run_mode(mode: str, items: list[Item]) -> dict[str, Any]:
 
 
 def _isa() -> str:
-    """The widest vector ISA the CPU reports (CTranslate2 picks its kernels by it), and
-    CT2_FORCE_CPU_ISA when set: tiny.en's words can differ between AVX2 and AVX-512."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown"
-    flags = next(
-        (ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), []
-    )
-    isa = next(
-        (
-            name
-            for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"))
-            if flag in flags
-        ),
-        "SSE",
-    )
-    forced = os.environ.get("CT2_FORCE_CPU_ISA")
-    return f"{isa}{f', CT2_FORCE_CPU_ISA={forced}' if forced else ''}"
+    from whisper_ui.engine.calibrate import cpu_isa  # the one ISA probe (CTranslate2's kernels)
+
+    return cpu_isa()
 
 
 def _cpu_id() -> str:

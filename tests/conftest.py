@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 # The suite must never reach a network: set before anything imports huggingface_hub/gradio.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Servers under test keep the rule's plan: a background calibration would change it mid-test
+# (tests/integration/test_calibrate_model.py turns it on).
+os.environ.setdefault("WHISPER_UI__AUTO_CALIBRATE", "false")
 
 DATA = Path(__file__).parent / "data"
 

@@ -31,6 +31,7 @@ from whisper_ui.options import OPTIONS, UNSET, Option, OptionsError, OptionSet
 if TYPE_CHECKING:
     from whisper_ui.domain import JobEvent
     from whisper_ui.jobs.events import EventBus
+    from whisper_ui.services import Services
 
 
 def _offline_unless_hub(model: str) -> None:
@@ -155,6 +156,7 @@ examples:
   whisper-ui devices
   whisper-ui devices --model base --device cpu
   whisper-ui devices --concurrency 2
+  whisper-ui devices --calibrate    # time this CPU's ways to run; the pool keeps the best
 """,
     "models": """\
 examples:
@@ -277,6 +279,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev = command("devices", "show devices, free memory and the pool plan")
     _add_common(dev)
     dev.add_argument("--cluster", metavar="ADDRESS", help="every node of this Ray cluster")
+    dev.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="time a few chunks of the model each way on this CPU (under a minute) and "
+        "cache the best plan in the data dir",
+    )
 
     models = command("models", "list the model catalog")
     models.add_argument(
@@ -866,10 +874,11 @@ def cmd_devices(args: argparse.Namespace) -> int:
     _offline_unless_hub(settings.model)
     if settings.cluster:
         return _cluster_devices(settings)
-    from whisper_ui.engine.runner import batching_enabled
     from whisper_ui.services import build_services
 
     services = build_services(settings)
+    if args.calibrate and not _calibrate(services):
+        return 2
     resources = services.probe.snapshot()
     print("Devices:")
     for d in resources.devices:
@@ -888,7 +897,8 @@ def cmd_devices(args: argparse.Namespace) -> int:
         print("  nothing fits")
     for p in plan.placements:
         threads = f" x {p.cpu_threads} threads" if p.device.kind == "cpu" else ""
-        batched = batching_enabled(settings.batch, p.device.kind)
+        runner = services.runner
+        batched = runner is not None and runner.batches_on(p.device.kind, settings.model)
         batching = f"batches of up to {settings.max_batch_size}" if batched else "unbatched"
         print(
             f"  {p.device.id:<7} {p.workers} worker(s){threads}, {p.compute_type}, "
@@ -898,7 +908,76 @@ def cmd_devices(args: argparse.Namespace) -> int:
     for note in plan.notes:
         print(f"  note: {note}")
     print(f"  total: {_files(plan.total_workers)} at once")
+    if any(p.device.kind == "cpu" for p in plan.placements):
+        _show_calibration(services)
     return 0
+
+
+def _calibrate(services: Services) -> bool:
+    """`devices --calibrate`: time the modes, printing each; False (and why) if not."""
+    from whisper_ui.engine.calibrate import CalibrationError
+    from whisper_ui.services import calibration_blocked
+
+    blocked = calibration_blocked(services.settings)
+    if blocked:
+        print(f"error: not calibrating: {blocked}; the settings plan the pool", file=sys.stderr)
+        return False
+    key = services.calibration_key()
+    print(f"Calibrating {key.text} (beam {services.settings.beam_size}):", flush=True)
+    try:
+        cal = services.calibrate(
+            progress=lambda m: print(
+                f"  {m.mode.label:<32} {m.seconds_per_chunk:6.3f} s/chunk", flush=True
+            )
+        )
+    except CalibrationError as exc:
+        print(f"error: calibration failed: {exc}; the rule plans the pool", file=sys.stderr)
+        return False
+    print(f"  {cal.chunks} chunks each, {cal.seconds:.0f} s in all; cached\n")
+    if cal.load_before > 0.5 * key.cores:
+        print(
+            f"warning: the load average was {cal.load_before:.1f} on {key.cores} cores; "
+            "other work skews the modes, so calibrate again when the machine is idle\n",
+            file=sys.stderr,
+        )
+    return True
+
+
+def _show_calibration(services: Services) -> None:
+    """What the CPU plan rests on: the measured numbers, or why the rule plans."""
+    from whisper_ui.services import calibration_blocked
+
+    blocked = calibration_blocked(services.settings)
+    if blocked or services.calibrations is None:
+        print(f"\nCalibration: not used, {blocked}")
+        return
+    key = services.calibration_key()
+    cal = services.calibrations.get(key.model, key.compute_type)
+    choice = services.calibrations.choice(key.model, key.compute_type)
+    if cal is None or choice is None:
+        print(
+            "\nCalibration: none yet for this CPU and model; the plan above is the rule's "
+            "(one worker per core). `whisper-ui devices --calibrate` measures it "
+            "(serve does once, in the background)."
+        )
+        return
+    print(
+        f"\nCalibration ({cal.measured_at}, {cal.chunks} chunks each, beam {cal.beam_size}, "
+        f"load average before {cal.load_before:.1f}):"
+    )
+    base = cal.measurements[0].seconds_per_chunk
+    for m in cal.measurements:
+        mark = "  <- used" if m == choice.measurement else ""
+        print(
+            f"  {m.mode.label:<32} {m.seconds_per_chunk:6.3f} s/chunk "
+            f"{base / m.seconds_per_chunk:5.2f}x{mark}"
+        )
+    cores = key.cores
+    print(
+        f"  plan: {choice.jobs} job(s) at once ({choice.jobs / cores:g} per core), "
+        f"{choice.threads} thread(s) each, {'batched' if choice.batch else 'unbatched'}"
+        f" ({choice.reason})"
+    )
 
 
 def _cluster_devices(settings: Settings) -> int:

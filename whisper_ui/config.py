@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     max_workers: int = Field(8, ge=1)
     max_workers_per_gpu: int = Field(4, ge=1)
     cpu_threads_per_worker: int | None = Field(None, ge=1)
+    auto_calibrate: bool = True  # serve measures the CPU plan once (engine/calibrate.py)
     safety_margin_mb: int = Field(512, ge=0)
     safety_fraction: float = Field(0.10, ge=0.0, lt=1.0)
     idle_ttl_s: float = Field(600.0, gt=0)

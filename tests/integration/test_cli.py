@@ -128,6 +128,39 @@ def test_devices_shows_this_cpu_and_its_plan() -> None:
     assert "worker(s)" in result.stdout and "int8" in result.stdout
 
 
+def test_devices_shows_the_calibration_it_plans_with(tmp_path: Path) -> None:
+    """No calibration: the rule, and how to measure; a cached one: its numbers, used."""
+    from whisper_ui.config import Settings
+    from whisper_ui.engine.calibrate import Calibration, Measurement, Mode, save
+    from whisper_ui.engine.resources import SystemProbe
+    from whisper_ui.services import calibration_key
+
+    env = cli_env(XDG_DATA_HOME=str(tmp_path))
+    run = [sys.executable, "-m", "whisper_ui.cli", "devices"]
+    fresh = subprocess.run(run, capture_output=True, text=True, timeout=300, env=env)
+    assert fresh.returncode == 0, fresh.stderr
+    assert "Calibration: none yet" in fresh.stdout and "devices --calibrate" in fresh.stdout
+
+    data = tmp_path / "whisper-ui"
+    key = calibration_key(Settings(data_dir=data), SystemProbe(use_torch_fallback=False))
+    n = key.cores
+    measured = (Measurement(Mode(1, n, 1), 0.25), Measurement(Mode(n, 1, 1), 0.5))
+    save(data, Calibration(key, measured, 4, 5, 9.0, "2026-01-01T00:00:00Z"))
+    cached = subprocess.run(run, capture_output=True, text=True, timeout=300, env=env)
+    assert cached.returncode == 0, cached.stderr
+    assert f"1 worker(s) x {n} threads" in cached.stdout and "measured" in cached.stdout
+    assert "0.250 s/chunk" in cached.stdout and "<- used" in cached.stdout
+
+    fixed = subprocess.run(
+        [*run, "--calibrate", "--concurrency", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert fixed.returncode == 2 and "not calibrating: concurrency is set (2)" in fixed.stderr
+
+
 def test_models_lists_the_catalog_with_offline_availability() -> None:
     result = run_cli("models")
     assert result.returncode == 0, result.stderr

@@ -286,3 +286,25 @@ async def test_two_models_share_the_cpu_cores() -> None:
     release.set()
     await asyncio.gather(*tasks)
     assert {m for m, _, _ in loader.loads} == {"tiny.en", "base"}
+
+
+async def test_a_measured_plan_replaces_the_rule_and_an_idle_instance_reloads_for_it() -> None:
+    measured: dict[str, tuple[int, int]] = {}
+    loader = FakeLoader()
+    pool = ModelPool(
+        FakeProbe(cpu(cores=2)),
+        loader,
+        footprint,
+        PoolConfig(planner=PLAIN, recheck_s=0.05),
+        clock=Clock(),
+        measured=lambda model, _compute: measured.get(model),
+    )
+    async with pool.lease(SPEC) as lease:
+        assert lease.cpu_threads == 1  # the rule: a worker per core
+    measured["tiny.en"] = (1, 2)  # a calibration found one worker with both threads faster
+    (placement,) = pool.plan_for(SPEC).placements
+    assert (placement.workers, placement.cpu_threads, placement.limited_by) == (1, 2, "measured")
+    async with pool.lease(SPEC) as lease:
+        assert lease.cpu_threads == 2
+    assert loader.loads == [("tiny.en", "cpu", 2), ("tiny.en", "cpu", 1)]
+    assert pool.plan_for(ModelSpec("base")).placements[0].limited_by == "cores"

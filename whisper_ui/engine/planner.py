@@ -203,6 +203,9 @@ class PlannerSettings:
     safety_margin_bytes: int = 512 * _MIB
     safety_fraction: float = 0.10  # margin = max(safety_margin_bytes, fraction * total)
     cuda_context_bytes: int = 300 * _MIB  # once per GPU per process
+    # (workers, threads per worker) measured on this CPU (engine/calibrate.py); used in
+    # place of the one-worker-per-core rule when concurrency and threads are not set.
+    cpu_measured: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,7 @@ class Placement:
     workers: int  # CTranslate2 num_workers / admission limit on this device
     cpu_threads: int  # intra-op threads per worker (cpu); 0 on gpu = library default
     est_bytes: int  # weights + workers * worker_bytes (+ cuda context)
-    limited_by: str  # "memory", "cores", "cap", "concurrency", "per-gpu cap"
+    limited_by: str  # "memory", "cores", "measured", "cap", "concurrency", "per-gpu cap"
 
 
 @dataclass(frozen=True)
@@ -364,6 +367,8 @@ def _plan_cpu(
     threads = settings.cpu_threads_per_worker
     if settings.concurrency is not None:
         wanted, why = max(1, settings.concurrency), "concurrency"
+    elif threads is None and settings.cpu_measured is not None:
+        (wanted, threads), why = settings.cpu_measured, "measured"
     else:
         # Measured on 2 cores, tiny.en int8: 2 workers x 1 thread did 4 files 1.38x faster
         # than 1 worker x 2 threads, so by default every core gets its own worker.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -56,6 +57,8 @@ class Loader(Protocol):
 
 
 FootprintFn = Callable[[str, DeviceInfo, str], Footprint]
+# (model, compute type) -> (workers, threads) measured on this CPU (engine/calibrate.py).
+MeasuredFn = Callable[[str, str], tuple[int, int] | None]
 
 
 @dataclass
@@ -158,8 +161,10 @@ class ModelPool:
         *,
         cuda_ok: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        measured: MeasuredFn | None = None,
     ) -> None:
         self._probe = probe
+        self._measured = measured
         self._loader = loader
         self._footprint = footprint
         self._config = config
@@ -185,10 +190,14 @@ class ModelPool:
                 compute == "auto" or inst.key.compute_type == compute
             ):
                 held[inst.key.device] = held.get(inst.key.device, 0) + inst.held_bytes
+        planner = self._config.planner
+        cpu_measured = self._measured(spec.model, compute) if self._measured else None
+        if cpu_measured is not None:
+            planner = dataclasses.replace(planner, cpu_measured=cpu_measured)
         return plan_pool(
             resources,
             lambda device, ct: self._footprint(spec.model, device, ct),
-            self._config.planner,
+            planner,
             compute_type=None if compute == "auto" else compute,
             held_bytes=held,
             cuda_ok=self._cuda_ok,
@@ -235,8 +244,16 @@ class ModelPool:
         placement = best[1]
         key = InstanceKey(spec.model, placement.device.id, placement.compute_type)
         inst = self._instances.get(key)
-        if inst is not None and inst.busy == 0 and placement.workers > inst.max_workers:
-            # The plan's maximum grew and nobody uses the instance: reload it bigger.
+        if (
+            inst is not None
+            and inst.busy == 0
+            and (
+                placement.workers > inst.max_workers
+                or placement.cpu_threads != inst.placement.cpu_threads
+            )
+        ):
+            # The plan grew (or a calibration changed the threads) and nobody uses the
+            # instance: reload it as planned.
             self._unload_later(self._drop(inst))
             inst = None
         if inst is None:

@@ -172,9 +172,17 @@ class JobRunner:
 
     batch: str = "auto"  # auto | on | off (Settings.batch)
     batch_settings: BatchSettings = field(default_factory=BatchSettings)
+    # model -> whether a calibration of this CPU chose batching (engine/calibrate.py);
+    # None where there is none. Asked only for `batch: auto` on the CPU.
+    measured_batch: Callable[[str], bool | None] | None = None
 
-    def batches_on(self, kind: str) -> bool:
-        """Whether jobs on a device of `kind` run batched (the planner counts it too)."""
+    def batches_on(self, kind: str, model: str | None = None) -> bool:
+        """Whether jobs of `model` on a device of `kind` run batched (the planner counts
+        it too): a calibration decides `auto` on the CPU, the rule where there is none."""
+        if self.batch == "auto" and kind == "cpu" and model and self.measured_batch:
+            measured = self.measured_batch(model)
+            if measured is not None:
+                return measured
         return batching_enabled(self.batch, kind)
 
     def __call__(
@@ -185,7 +193,7 @@ class JobRunner:
         emit: Emit,
         should_cancel: Callable[[], bool],
     ) -> Transcript:
-        if not self.batches_on(lease.device.kind):
+        if not self.batches_on(lease.device.kind, job.options.model):
             return run_plain(job, lease, resume, emit, should_cancel)
         calls = int(getattr(lease.model.model, "num_workers", 1))
         if lease.device.kind == "cpu":  # never more concurrent batches than cores allow
