@@ -1,7 +1,7 @@
 """The same batch on a Ray cluster of 1, 2 and 3 one-CPU nodes of this machine.
 
-    sudo python bench/cluster.py [--quick] [--nodes 1,2,3] [--beam 5] [--latency-runs 5]
-                                   [--repeat 3]
+    python bench/cluster.py [--quick] [--nodes 1,2,3] [--beam 5] [--latency-runs 5]
+                            [--repeat 3]   (as root)
 
 The corpus is bench/throughput.py's `mixed` one (espeak-ng short and medium files and
 tests/data/long_speech.mp3), submitted longest first. Every configuration runs in its
@@ -17,7 +17,10 @@ threads), submit-to-first-segment on an idle pool (the median of a few runs of
 tests/data/speech.wav; the cluster's minus local's is the time Ray adds, target < 0.3 s),
 and the head's peak RSS: the whisper-ui server process, and the Ray head's own
 processes (GCS, raylet) sampled during the batch. The cores are the limit: on a
-machine with fewer cores than nodes, more nodes cannot be faster.
+machine with fewer cores than nodes, more nodes cannot be faster. Each run also says
+where the CPU time of its batch went (the workers, Ray's own processes, the server, and
+other processes on the machine): on a shared machine, what others take is missing from
+the cluster's cores, and a single node, using one core, misses it less.
 """
 
 from __future__ import annotations
@@ -82,6 +85,24 @@ def _tree_rss_mb(pids: list[int]) -> float:
     return total / 2**20
 
 
+def _cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far: by this process (the server), the agents' processes, the
+    rest of its process tree (Ray's own: GCS, raylets, their helpers), and the machine."""
+    import psutil
+
+    me = psutil.Process()
+    used: Counter[str] = Counter()
+    for proc in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            title = (proc.cmdline() or [proc.name()])[0]
+            group = "server" if proc.pid == me.pid else "agents" if "Agent" in title else "ray"
+            used[group] += times.user + times.system
+    machine = psutil.cpu_times()
+    used["machine"] = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+    return dict(used)
+
+
 async def _measure(
     svc: Any, files: list[Path], latency_runs: int, ray_pids: list[int]
 ) -> dict[str, Any]:
@@ -108,9 +129,12 @@ async def _measure(
     if ray_pids:
         sampler.start()
     t0 = time.monotonic()
+    cpu0 = _cpu_seconds()
     jobs = await svc.dispatcher.submit([Upload(str(p), p.name) for p in files], opts)
     finished = [await svc.dispatcher.wait(j.id) for j in jobs]
     wall = time.monotonic() - t0
+    cpu = {k: v - cpu0.get(k, 0.0) for k, v in _cpu_seconds().items()}
+    cpu["others"] = cpu["machine"] - sum(v for k, v in cpu.items() if k != "machine")
     stop.set()
     if ray_pids:
         sampler.join()
@@ -126,6 +150,7 @@ async def _measure(
         "per_node": dict(Counter(j.node or "local" for j in finished)),
         "texts": texts,
         "peak_ray_head_mb": peak_ray[0],
+        "cpu": cpu,
     }
 
 
@@ -283,6 +308,14 @@ def main() -> None:
                     f"({time.monotonic() - started:.0f} s with start-up, load before {load:.2f})",
                     flush=True,
                 )
+                c = r["cpu"]
+                print(
+                    f"      CPU s in the batch: {_cores()} cores x {r['wall']:.0f} s wall = "
+                    f"{_cores() * r['wall']:.0f}; workers {c.get('agents', 0.0):.0f}, Ray's own "
+                    f"{c.get('ray', 0.0):.0f}, server {c['server']:.0f}, other processes on "
+                    f"the machine {c['others']:.0f}",
+                    flush=True,
+                )
         # Each configuration's run with the median wall time; latency over all its runs.
         results = {m: sorted(rs, key=lambda r: r["wall"])[len(rs) // 2] for m, rs in runs.items()}
         for mode, rs in runs.items():
@@ -301,9 +334,10 @@ def _table(
     print()
     print(
         "| configuration | audio-s/s | vs 1 node | jobs per node | first segment, idle s "
-        "(median) | added vs local s | server peak RSS MB | Ray head peak RSS MB | WER % |"
+        "(median) | added vs local s | server peak RSS MB | Ray head peak RSS MB | WER % "
+        "| CPU taken by other processes % |"
     )
-    print("|" + "---|" * 9)
+    print("|" + "---|" * 10)
     for mode, r in results.items():
         label = "local, 1 worker x 1 thread" if mode == "local" else f"{mode} node(s) x 1 CPU"
         ratio = one["wall"] / r["wall"] if one else float("nan")
@@ -314,7 +348,8 @@ def _table(
         print(
             f"| {label} | {audio_s / r['wall']:.1f} | {ratio:.2f}x | {per_node} | {lat:.3f} "
             f"| {added} | {r['peak_rss_mb']:.0f} | {ray_mb} "
-            f"| {corpus_wer(truth, r['texts']):.2f} |"
+            f"| {corpus_wer(truth, r['texts']):.2f} "
+            f"| {100 * r['cpu']['others'] / (cores * r['wall']):.0f} |"
         )
     big = [int(m) for m in results if m != "local" and int(m) > cores]
     if big:

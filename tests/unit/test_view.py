@@ -193,6 +193,14 @@ def test_without_a_gpu_the_panel_says_so_in_words() -> None:
     assert "NVML" not in md and "none yet" in md
 
 
+def test_a_card_names_the_cluster_node_its_job_ran_on() -> None:
+    ran = job(JobStatus.COMPLETED, device="cpu", node="lab-2<b>")
+    card = queue_html([view.JobRow(ran, 1.0, None, 0.0)], None, 0.0, 8.0, 1)
+    assert "1:00 · cpu · on lab-2&lt;b&gt;" in card and "<b>" not in card
+    local = job(JobStatus.COMPLETED, device="cpu")
+    assert " on " not in queue_html([view.JobRow(local, 1.0, None, 0.0)], None, 0.0, 8.0, 1)
+
+
 def test_with_a_cluster_the_panel_lists_every_node_escaped() -> None:
     cpu = {
         "id": "cpu",
