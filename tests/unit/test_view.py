@@ -193,6 +193,67 @@ def test_without_a_gpu_the_panel_says_so_in_words() -> None:
     assert "NVML" not in md and "none yet" in md
 
 
+def test_a_card_names_the_cluster_node_its_job_ran_on() -> None:
+    ran = job(JobStatus.COMPLETED, device="cpu", node="lab-2<b>")
+    card = queue_html([view.JobRow(ran, 1.0, None, 0.0)], None, 0.0, 8.0, 1)
+    assert "1:00 · cpu · on lab-2&lt;b&gt;" in card and "<b>" not in card
+    local = job(JobStatus.COMPLETED, device="cpu")
+    assert " on " not in queue_html([view.JobRow(local, 1.0, None, 0.0)], None, 0.0, 8.0, 1)
+
+
+def test_with_a_cluster_the_panel_lists_every_node_escaped() -> None:
+    cpu = {
+        "id": "cpu",
+        "kind": "cpu",
+        "name": "Test CPU",
+        "total_bytes": 2**33,
+        "free_bytes": 2**32,
+        "physical_cores": 1,
+    }
+    gpu = {
+        "id": "cuda:0",
+        "kind": "cuda",
+        "name": "Fake GPU",
+        "total_bytes": 24 * 2**30,
+        "free_bytes": 20 * 2**30,
+    }
+    tiny = {"model": "tiny.en", "device": "cpu", "compute_type": "int8", "busy": 1, "workers": 1}
+    nodes = [
+        {
+            "name": "lab-1",
+            "alive": True,
+            "devices": [cpu],
+            "slots": 1,
+            "busy": 1,
+            "pool": {"instances": [tiny]},
+            "failed_models": {},
+        },
+        {
+            "name": "<b>evil</b>*host*",
+            "alive": False,
+            "devices": [cpu, gpu],
+            "slots": 4,
+            "busy": 0,
+            "pool": {"instances": []},
+            "failed_models": {"big": "out of memory"},
+        },
+    ]
+    status = {
+        "devices": [cpu], "gpu_note": None,
+        "pool": {"instances": [], "slots": 2, "busy": 0, "idle": 2},
+        "queue": {"queued": 3, "running": 1}, "nodes": nodes,
+    }  # fmt: skip
+    md = view.resources_markdown(status)
+    assert "**Cluster:** 2 nodes · 1 of 5 files at a time busy · 1 running, 3 waiting" in md
+    assert "**lab\\-1**: CPU (Test CPU): 1 core, 4.0 GiB free of 8.0 GiB · 1 of 1 slot busy" in md
+    assert "loaded: tiny\\.en on cpu" in md
+    assert "<b>" not in md and "&lt;b&gt;evil&lt;/b&gt;\\*host\\*** (not answering)" in md
+    assert "cuda:0 · Fake GPU: 20.0 GiB free of 24.0 GiB · 0 of 4 slots busy" in md
+    assert "failed to load: big" in md and "No GPU" not in md  # the head's own panel is not shown
+    empty = view.resources_markdown({**status, "nodes": []})
+    assert "0 nodes" in empty and "No node can run jobs now." in empty
+
+
 def test_several_batches_are_grouped_with_when_they_were_sent_and_a_delete() -> None:
     import time as _time
 

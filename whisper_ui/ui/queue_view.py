@@ -102,6 +102,8 @@ def _card(row: JobRow, selected: bool, now: float, speed: float, slots: int) -> 
     meta = [clock(job.duration) if job.duration else "length unknown"]
     if job.device:
         meta.append(html.escape(job.device))
+    if job.node:  # the cluster node it ran on (a host name: escaped)
+        meta.append(f"on {html.escape(job.node)}")
     buttons = "".join(
         f'<button type="button" class="act {action}" data-action="{action}">{label}</button>'
         for action, label in _actions(row)

@@ -98,7 +98,10 @@ def _plural(n: int, word: str) -> str:
 def resources_markdown(status: Mapping[str, Any]) -> str:
     """The resources panel in words a person reads: where transcription runs, how busy
     it is, what is loaded. Library errors (e.g. why NVML is missing) stay in the API's
-    /api/resources; here a missing GPU is just "No GPU found"."""
+    /api/resources; here a missing GPU is just "No GPU found". With a cluster (a
+    "nodes" list), the jobs run on its nodes, not here: each node is listed instead."""
+    if status.get("nodes") is not None:
+        return _cluster_markdown(status["nodes"], status["queue"])
     devices = status["devices"]
     gpus = [d for d in devices if d["kind"] != "cpu"]
     cpu = next((d for d in devices if d["kind"] == "cpu"), None)
@@ -132,4 +135,42 @@ def resources_markdown(status: Mapping[str, Any]) -> str:
     )
     lines.append(f"**Models loaded:** {loaded or 'none yet (loaded on first use)'}")
     # Blank lines between: in Markdown, single newlines run these into one paragraph.
+    return "\n\n".join(lines)
+
+
+def _device_words(d: Mapping[str, Any]) -> str:
+    free = f"{_gib(d.get('free_bytes'))} free of {_gib(d.get('total_bytes'))}"
+    if d.get("kind") == "cpu":
+        cores = d.get("physical_cores")
+        count = f"{_plural(int(cores), 'core')}, " if cores else ""
+        return f"CPU ({escape_md(str(d.get('name', '')))}): {count}{free}"
+    return f"{escape_md(str(d.get('id', '')))} · {escape_md(str(d.get('name', '')))}: {free}"
+
+
+def _cluster_markdown(nodes: Sequence[Mapping[str, Any]], queue: Mapping[str, Any]) -> str:
+    """Every node of the cluster with its devices, free memory, slots and loaded models.
+    Node names come from host names and model names from requests: both are escaped."""
+    slots = sum(int(n.get("slots", 0)) for n in nodes)
+    busy = sum(int(n.get("busy", 0)) for n in nodes)
+    lines = [
+        f"**Cluster:** {_plural(len(nodes), 'node')} · {busy} of "
+        f"{_plural(slots, 'file')} at a time busy · "
+        f"{queue['running']} running, {queue['queued']} waiting"
+    ]
+    if not nodes:
+        lines.append("No node can run jobs now.")
+    for node in nodes:
+        name = escape_md(str(node.get("name", "node")))
+        state = "" if node.get("alive", True) else " (not answering)"
+        parts = [_device_words(d) for d in node.get("devices", [])]
+        parts.append(f"{node.get('busy', 0)} of {_plural(int(node.get('slots', 0)), 'slot')} busy")
+        loaded = ", ".join(
+            f"{escape_md(str(i['model']))} on {escape_md(str(i['device']))}"
+            for i in node.get("pool", {}).get("instances", [])
+        )
+        parts.append(f"loaded: {loaded or 'none yet'}")
+        failed = node.get("failed_models") or {}
+        if failed:
+            parts.append("failed to load: " + ", ".join(escape_md(str(m)) for m in failed))
+        lines.append(f"**{name}**{state}: " + " · ".join(parts))
     return "\n\n".join(lines)
