@@ -95,7 +95,9 @@ def test_the_schema_documents_errors_uploads_and_auth(server_url: str) -> None:
     assert {"file", "model", "response_format", "timestamp_granularities[]", "stream"} <= set(
         fields
     )
-    assert set(fields["response_format"]["enum"]) == {"json", "text", "srt", "verbose_json", "vtt"}
+    assert set(fields["response_format"]["enum"]) == {
+        "json", "text", "srt", "verbose_json", "vtt", "diarized_json"
+    }  # fmt: skip
     error = doc["components"]["schemas"]["ErrorResponse"]
     assert error["properties"]["error"]["$ref"].endswith("/ErrorDetail")
     assert {"HTTPBasic", "HTTPBearer"} <= set(doc["components"]["securitySchemes"])
