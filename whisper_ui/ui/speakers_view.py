@@ -15,7 +15,7 @@ from whisper_ui.domain import Segment
 from whisper_ui.engine import diarize
 from whisper_ui.engine.speakers import INSTALL
 from whisper_ui.options import MAX_SPEAKERS
-from whisper_ui.ui.view import stamp
+from whisper_ui.ui.view import clock
 
 SPEAKER_COLOURS = 8  # .spk-0 ... .spk-7 in SPEAKERS_CSS
 
@@ -68,7 +68,7 @@ def summary_html(segments: Sequence[Segment], *, renamable: bool) -> str:
     total = sum(talk.values()) or 1.0
     items = "".join(
         f"<li>{name_button(name, order[name], renamable=renamable)}"
-        f'<span class="talk">{stamp(t)} · {round(100 * t / total)} %</span></li>'
+        f'<span class="talk">{clock(t)} · {round(100 * t / total)} %</span></li>'
         for name, t in talk.items()
     )
     count = len(talk)
