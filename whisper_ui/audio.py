@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,8 @@ __all__ = [
     "AudioError",
     "Decoded",
     "MediaInfo",
+    "Piece",
+    "PieceReader",
     "decode",
     "decode_checked",
     "decode_warning",
@@ -604,12 +607,22 @@ def _decode_s16_mono(container: Any, stream: Any, sample_rate: int) -> _Run:
     stops early ends the stream, so damage costs only the damaged part.
     """
     run = _Run()
+    for block in _iter_s16_mono(container, stream, sample_rate, run):
+        run.add(block)
+    return run
+
+
+def _iter_s16_mono(
+    container: Any, stream: Any, sample_rate: int, run: _Run
+) -> Iterator[npt.NDArray[np.int16]]:
+    """The blocks `_decode_s16_mono` collects, one at a time; errors go to `run` (which
+    the caller also counts produced samples in, so an error knows where it happened)."""
     resampler: Any = None
     current: tuple[str, str, int] | None = None
 
-    def drain(frames: list[Any]) -> None:
+    def drain(frames: list[Any]) -> Iterator[npt.NDArray[np.int16]]:
         for out in frames:
-            run.add(out.to_ndarray().reshape(-1).copy())
+            yield out.to_ndarray().reshape(-1).copy()
 
     try:
         for packet in container.demux(stream):
@@ -624,16 +637,144 @@ def _decode_s16_mono(container: Any, stream: Any, sample_rate: int) -> _Run:
                 key = (frame.format.name, frame.layout.name, frame.sample_rate)
                 if key != current:  # a mid-stream format change needs a new resampler
                     if resampler is not None:
-                        drain(resampler.resample(None))
+                        yield from drain(resampler.resample(None))
                     resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
                     current = key
                 frame.pts = None  # resample by sample count; odd timestamps must not drop audio
-                drain(resampler.resample(frame))
+                yield from drain(resampler.resample(frame))
     except (av.FFmpegError, ValueError) as exc:
         run.note_error(exc, stopped=True)
     if resampler is not None:
-        drain(resampler.resample(None))
-    return run
+        yield from drain(resampler.resample(None))
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A stretch of a file's audio: 16 kHz mono float32 from `start_s` seconds on."""
+
+    start_s: float
+    samples: npt.NDArray[np.float32]
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + len(self.samples) / SAMPLE_RATE
+
+
+class PieceReader:
+    """A file's audio a piece at a time, so a job's memory does not grow with its length.
+
+    Iterating decodes the file from the start (skipping what lies before `start_s`, a
+    resumed job's offset) and yields Pieces of at most `max_chunk_s`, cut where
+    `split_on_silence` would cut the whole file: the same pieces, but only one of them
+    (and the part of the next one decoded so far) is in memory at a time. Skipping is
+    decoding: at several hundred times real time it costs seconds where a resume after
+    an hour of audio saves minutes of transcription, and unlike seeking it lands on the
+    same sample every time.
+
+    Once the file is read to its end, `decoded_s` is where the audio ended and `warning`
+    what `decode_checked` would have said of the file; `on_end` is called then, before
+    the last piece is yielded, so a damaged file is reported while it is transcribed.
+    AudioError when nothing decodes at all (for a resumed job: when nothing decodes
+    before the offset either).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        start_s: float = 0.0,
+        max_chunk_s: float = 600.0,
+        min_silence_ms: int = 700,
+        on_end: Callable[[PieceReader], None] | None = None,
+    ) -> None:
+        if max_chunk_s <= 0:
+            raise ValueError(f"max_chunk_s must be positive, got {max_chunk_s}")
+        self.path = os.fspath(path)
+        self.name = name if name else os.path.basename(self.path)
+        self.start_s = max(0.0, start_s)
+        self.max_chunk_s = max_chunk_s
+        self.min_silence_ms = min_silence_ms
+        self.on_end = on_end
+        self.decoded_s = self.start_s
+        self.header_s: float | None = None
+        self._run: _Run | None = None
+
+    @property
+    def warning(self) -> str | None:
+        """The decode warning for the whole file (see decode_warning); None before the end."""
+        run = self._run
+        if run is None:
+            return None
+        return decode_warning(
+            run.produced / SAMPLE_RATE,
+            self.header_s,
+            error=None if run.first_error is None else _describe(run.first_error),
+            error_at_s=None if run.error_at is None else run.error_at / SAMPLE_RATE,
+            stopped=run.stopped,
+        )
+
+    def __iter__(self) -> Iterator[Piece]:
+        try:
+            yield from self._pieces()
+        except (AudioError, MemoryError):
+            raise
+        except Exception as exc:
+            raise AudioError(
+                self.path, f"could not be decoded: {_describe(exc)}", name=self.name
+            ) from None
+
+    def _pieces(self) -> Iterator[Piece]:
+        path, name = self.path, self.name
+        size = _check_file(path, name)
+        skip = int(self.start_s * SAMPLE_RATE)
+        max_len = max(1, int(self.max_chunk_s * SAMPLE_RATE))
+        run = _Run()
+        blocks: list[npt.NDArray[np.int16]] = []
+        held = 0  # samples in blocks
+        at = skip  # file position (samples) of blocks[0]
+        with _open(path, name) as container:
+            stream = _audio_stream(container, path, name)
+            for block in _iter_s16_mono(container, stream, SAMPLE_RATE, run):
+                before = run.produced
+                run.produced += len(block)  # counted, not kept (run.add keeps)
+                if run.produced <= skip:
+                    continue
+                if before < skip:
+                    block = block[skip - before :]
+                blocks.append(block)
+                held += len(block)
+                while held > max_len:
+                    flat = np.concatenate(blocks)
+                    cut = self._cut(flat, max_len)
+                    yield Piece(at / SAMPLE_RATE, _to_float(flat[:cut]))
+                    at += cut
+                    blocks, held = [flat[cut:]], len(flat) - cut
+            self.header_s = _header_duration(container, stream, size, run.first_pos)
+        self._run = run
+        if run.produced == 0:
+            if run.first_error is not None:
+                raise _undecodable(path, name, run.first_error)
+            raise AudioError(path, "has no audio (duration 0 s)", name=name)
+        self.decoded_s = max(self.start_s, run.produced / SAMPLE_RATE)
+        if self.on_end is not None:
+            self.on_end(self)
+        if held:
+            yield Piece(at / SAMPLE_RATE, _to_float(np.concatenate(blocks)))
+
+    def _cut(self, flat: npt.NDArray[np.int16], max_len: int) -> int:
+        """Where the first piece of `flat` ends: as split_on_silence cuts."""
+        lo = max_len // 2
+        window = _to_float(flat[lo:max_len])
+        offset = _latest_silence_mid(window, SAMPLE_RATE, self.min_silence_ms, -40.0)
+        cut = max_len if offset is None else lo + offset
+        return cut if cut > 0 else max_len
+
+
+def _to_float(pcm: npt.NDArray[np.int16]) -> npt.NDArray[np.float32]:
+    out = pcm.astype(np.float32)
+    out *= np.float32(1.0 / 32768.0)
+    return out
 
 
 def split_on_silence(

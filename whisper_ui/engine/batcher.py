@@ -33,17 +33,18 @@ are. bench/throughput.py reports the word error rate against sequential decoding
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from whisper_ui.audio import SAMPLE_RATE
+from whisper_ui.audio import SAMPLE_RATE, Piece
 from whisper_ui.domain import (
     InfoReady,
     JobEvent,
@@ -506,88 +507,179 @@ def transcribe_batched(
     resume: Resume = _START,
     source_name: str = "",
 ) -> Transcript:
-    """Same contract as transcriber.transcribe (events, cancel checks, resume), batched."""
-    from faster_whisper.tokenizer import Tokenizer
-    from faster_whisper.vad import (
-        SpeechTimestampsMap,
-        VadOptions,
-        collect_chunks,
-        get_speech_timestamps,
-    )
-
-    if should_cancel():
-        raise TranscriptionCancelled(job_id)
-    total_s = len(audio) / SAMPLE_RATE
+    """Same contract as transcriber.transcribe (events, cancel checks, resume), batched,
+    for audio already in memory (one piece); jobs go through `transcribe_batched_pieces`."""
     start_sample = int(resume.offset_s * SAMPLE_RATE)
     part = audio[start_sample:] if start_sample else audio
-    vad = VadOptions(max_speech_duration_s=CHUNK_S, min_silence_duration_ms=160)
-    speech = get_speech_timestamps(part, vad) if len(part) else []
-    pieces, metas = collect_chunks(part, speech, max_duration=CHUNK_S) if speech else ([], [])
-    ts_map = SpeechTimestampsMap(speech, SAMPLE_RATE) if speech else None
-
-    def chunk(i: int, cut: float = 0.0) -> _Chunk:
-        """Piece i from `cut` seconds on (0: the whole VAD chunk; more: a continuation)."""
-        from faster_whisper.audio import pad_or_trim
-
-        samples = pieces[i][round(cut * SAMPLE_RATE) :]
-        feats = np.asarray(pad_or_trim(model.feature_extractor(samples)[..., :-1]))
-        return _Chunk(feats, float(metas[i]["offset"]) + cut, len(samples) / SAMPLE_RATE)
-
-    multilingual = bool(model.model.is_multilingual)
-    language, probability = options.language or "en", 1.0
-    if not multilingual:
-        language = "en"
-    elif options.language is None and pieces:
-        language, probability, _ = model.detect_language(features=chunk(0).features)
-    info = TranscriptInfo(
-        language=language, language_probability=float(probability), duration=round(total_s, 3)
+    return transcribe_batched_pieces(
+        model,
+        [Piece(resume.offset_s, part)],
+        options,
+        total_s=len(audio) / SAMPLE_RATE,
+        job_id=job_id,
+        emit=emit,
+        should_cancel=should_cancel,
+        settings=settings,
+        resume=resume,
+        source_name=source_name,
     )
-    emit(InfoReady(job_id, info))
-    tokenizer = Tokenizer(model.hf_tokenizer, multilingual, task=options.task, language=language)
-    context = (model, tokenizer, _fw_options(model, options, tokenizer))
-    key = group_key(model, options, language)
-    batcher = batcher_for(model, settings)
-    window = max(1, settings.max_batch_size)  # chunks in flight per job: bounds feature memory
-    # (piece, where in it, continuations so far, ticket), in stream order
-    tickets: deque[tuple[int, float, int, Ticket]] = deque()
-    segments: list[Segment] = []
-    seg_id = resume.next_id
-    nxt = 0
-    ramped = False
+
+
+def transcribe_batched_pieces(
+    model: Any,
+    pieces: Iterable[Piece],
+    options: TranscribeOptions,
+    *,
+    total_s: float,
+    job_id: str,
+    emit: Callable[[JobEvent], None],
+    should_cancel: Callable[[], bool],
+    settings: BatchSettings,
+    resume: Resume = _START,
+    source_name: str = "",
+    decoded_s: Callable[[], float] | None = None,
+) -> Transcript:
+    """`transcribe_batched` over a file's pieces (audio.PieceReader), each cut into VAD
+    chunks of its own: a job holds one piece of audio at a time. `total_s` and
+    `decoded_s` as in transcriber.transcribe_pieces. The language is detected on the
+    first chunk of speech, so InfoReady waits for the first piece that has some."""
+    if should_cancel():
+        raise TranscriptionCancelled(job_id)
+    feeder = _Feeder(model, options, job_id, emit, should_cancel, settings, total_s, resume)
     try:
-        while nxt < len(pieces) or tickets:
-            # The first chunk goes alone so the first segment comes back after one
-            # chunk's decode; then up to a batch's worth stay in flight.
-            limit = window if ramped else 1
-            while nxt < len(pieces) and len(tickets) < limit:
+        for piece in pieces:
+            feeder.feed(piece)
+            if should_cancel():
+                raise TranscriptionCancelled(job_id)
+    finally:
+        feeder.batcher.forget(job_id)
+    info = feeder.info or feeder.start(None)
+    if decoded_s is not None and round(decoded_s(), 3) != info.duration:
+        info = dataclasses.replace(info, duration=round(decoded_s(), 3))
+        emit(InfoReady(job_id, info))
+    emit(Progress(job_id, 1.0, info.duration))
+    return Transcript(info=info, segments=tuple(feeder.segments), source_name=source_name)
+
+
+class _Feeder:
+    """One job's side of the batcher: its pieces' chunks in, its segments out in order."""
+
+    def __init__(
+        self,
+        model: Any,
+        options: TranscribeOptions,
+        job_id: str,
+        emit: Callable[[JobEvent], None],
+        should_cancel: Callable[[], bool],
+        settings: BatchSettings,
+        total_s: float,
+        resume: Resume,
+    ) -> None:
+        self.model = model
+        self.options = options
+        self.job_id = job_id
+        self.emit = emit
+        self.should_cancel = should_cancel
+        self.settings = settings
+        self.total_s = total_s
+        self.batcher = batcher_for(model, settings)
+        self.info: TranscriptInfo | None = None
+        self.context: Any = None
+        self.key: Hashable = None
+        self.segments: list[Segment] = []
+        self.seg_id = resume.next_id
+        self.ramped = False
+
+    def start(self, first: _Chunk | None) -> TranscriptInfo:
+        """The language (detected on `first`, the job's first chunk of speech, when the
+        model is multilingual and none was given) and the batch context; InfoReady."""
+        from faster_whisper.tokenizer import Tokenizer
+
+        model, options = self.model, self.options
+        multilingual = bool(model.model.is_multilingual)
+        language, probability = options.language or "en", 1.0
+        if not multilingual:
+            language = "en"
+        elif options.language is None and first is not None:
+            language, probability, _ = model.detect_language(features=first.features)
+        info = TranscriptInfo(
+            language=language,
+            language_probability=float(probability),
+            duration=round(self.total_s, 3),
+        )
+        self.emit(InfoReady(self.job_id, info))
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, multilingual, task=options.task, language=language
+        )
+        self.context = (model, tokenizer, _fw_options(model, options, tokenizer))
+        self.key = group_key(model, options, language)
+        self.info = info
+        return info
+
+    def feed(self, piece: Piece) -> None:
+        """Decode one piece: its VAD chunks through the batcher, a few in flight."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.vad import (
+            SpeechTimestampsMap,
+            VadOptions,
+            collect_chunks,
+            get_speech_timestamps,
+        )
+
+        part = piece.samples
+        vad = VadOptions(max_speech_duration_s=CHUNK_S, min_silence_duration_ms=160)
+        speech = get_speech_timestamps(part, vad) if len(part) else []
+        if not speech:
+            return
+        chunks, metas = collect_chunks(part, speech, max_duration=CHUNK_S)
+        ts_map = SpeechTimestampsMap(speech, SAMPLE_RATE)
+        if not chunks:
+            return
+        model = self.model
+
+        def chunk(i: int, cut: float = 0.0) -> _Chunk:
+            """Chunk i from `cut` seconds on (0: the whole VAD chunk; more: a continuation)."""
+            samples = chunks[i][round(cut * SAMPLE_RATE) :]
+            feats = np.asarray(pad_or_trim(model.feature_extractor(samples)[..., :-1]))
+            return _Chunk(feats, float(metas[i]["offset"]) + cut, len(samples) / SAMPLE_RATE)
+
+        if self.info is None:
+            self.start(chunk(0))
+        batcher, key, context, job_id = self.batcher, self.key, self.context, self.job_id
+        window = max(1, self.settings.max_batch_size)  # chunks in flight: bounds feature memory
+        # (chunk, where in it, continuations so far, ticket), in stream order
+        tickets: deque[tuple[int, float, int, Ticket]] = deque()
+        nxt = 0
+        while nxt < len(chunks) or tickets:
+            # The job's first chunk goes alone so the first segment comes back after
+            # one chunk's decode; then up to a batch's worth stay in flight.
+            limit = window if self.ramped else 1
+            while nxt < len(chunks) and len(tickets) < limit:
                 tickets.append((nxt, 0.0, 0, batcher.submit(job_id, key, context, chunk(nxt))))
                 nxt += 1
             index, cut, tries, ticket = tickets.popleft()
             while not ticket.wait(0.05):
-                if should_cancel():
+                if self.should_cancel():
                     raise TranscriptionCancelled(job_id)
-            ramped = True
+            self.ramped = True
             result: ChunkResult = ticket.result()
             for raw in result.segments:
-                assert ts_map is not None
-                segment = _to_segment(raw, ts_map, resume.offset_s, seg_id)
-                seg_id += 1
-                segments.append(segment)
-                emit(SegmentAdded(job_id, segment))
-                done = min(segment.end, total_s)
-                emit(Progress(job_id, round(done / total_s, 4) if total_s else 1.0, done))
-                if should_cancel():
+                segment = _to_segment(raw, ts_map, piece.start_s, self.seg_id)
+                self.seg_id += 1
+                self.segments.append(segment)
+                self.emit(SegmentAdded(job_id, segment))
+                done = min(segment.end, self.total_s)
+                self.emit(
+                    Progress(job_id, round(done / self.total_s, 4) if self.total_s else 1.0, done)
+                )
+                if self.should_cancel():
                     raise TranscriptionCancelled(job_id)
-            rest = continuation(len(pieces[index]) / SAMPLE_RATE, cut, result.resume_at, tries)
+            rest = continuation(len(chunks[index]) / SAMPLE_RATE, cut, result.resume_at, tries)
             if rest is not None:
                 # The model stopped early (as at a window's end in sequential mode):
                 # the rest of this chunk goes again, ahead of the job's later chunks.
                 again = batcher.submit(job_id, key, context, chunk(index, rest), front=True)
                 tickets.appendleft((index, rest, tries + 1, again))
-    finally:
-        batcher.forget(job_id)
-    emit(Progress(job_id, 1.0, round(total_s, 3)))
-    return Transcript(info=info, segments=tuple(segments), source_name=source_name)
 
 
 def continuation(piece_s: float, cut: float, resume_at: float | None, tries: int) -> float | None:

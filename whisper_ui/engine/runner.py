@@ -30,11 +30,11 @@ from whisper_ui.domain import (
     WarningAdded,
 )
 from whisper_ui.engine import speakers
-from whisper_ui.engine.batcher import BatchSettings, transcribe_batched
+from whisper_ui.engine.batcher import BatchSettings, transcribe_batched_pieces
 from whisper_ui.engine.errors import TranscriptionCancelled
-from whisper_ui.engine.language_check import check_language
+from whisper_ui.engine.language_check import HEARD_WITHIN_S, check_language
 from whisper_ui.engine.pool import Lease
-from whisper_ui.engine.transcriber import transcribe
+from whisper_ui.engine.transcriber import PIECE_S, PIECE_SILENCE_MS, transcribe_pieces
 
 Emit = Callable[[JobEvent], None]
 
@@ -70,34 +70,25 @@ def batching_enabled(setting: str, kind: str) -> bool:
     return setting == "on"
 
 
-def decode_job(job: Job, emit: Emit) -> npt.NDArray[np.float32]:
-    """Decode the job's file; one that yields far less than its header says, or that
-    fails part way, goes on with what decoded and says so (a WarningAdded) rather than
-    ending "completed" with no hint that the file is damaged. AudioError when nothing
-    decodes at all."""
-    decoded = audio.decode_checked(job.path, name=job.name)
-    warning = decoded.warning
-    if warning is not None:
-        emit(WarningAdded(job.id, warning))
-    return decoded.samples
-
-
 def checked(
     job: Job,
     lease: Lease,
     transcript: Transcript,
     emit: Emit,
-    samples: npt.NDArray[np.float32],
+    samples: npt.NDArray[np.float32] | Callable[[], npt.NDArray[np.float32]],
     resume: Resume = Resume(),
 ) -> Transcript:
     """Warn (a WarningAdded) when an English-only model probably got another language
-    (engine/language_check); `samples` lets an empty transcript be told from silence.
-    A resumed job is not judged: `transcript` holds only what this call decoded (the
-    end of a file, often its weakest part), not the whole file."""
+    (engine/language_check); `samples` (or a call that decodes them, made only for a
+    transcript without text) let an empty transcript be told from silence. A resumed
+    job is not judged: `transcript` holds only what this call decoded (the end of a
+    file, often its weakest part), not the whole file."""
     if resume.offset_s > 0:
         return transcript
     inner = getattr(lease.model, "model", None)
     english_only = not bool(getattr(inner, "is_multilingual", True))
+    if callable(samples):
+        samples = samples() if english_only and not transcript.text else np.zeros(0, np.float32)
     warning = check_language(
         transcript, samples, model=job.options.model, english_only=english_only
     )
@@ -106,16 +97,25 @@ def checked(
     return transcript
 
 
+def head(job: Job) -> npt.NDArray[np.float32]:
+    """The first HEARD_WITHIN_S of the job's file (what the language check listens to)."""
+    for piece in audio.PieceReader(job.path, name=job.name, max_chunk_s=HEARD_WITHIN_S):
+        return piece.samples
+    return np.zeros(0, dtype=np.float32)
+
+
 def find_speakers(
     job: Job,
-    samples: npt.NDArray[np.float32],
+    samples: npt.NDArray[np.float32] | Callable[[], npt.NDArray[np.float32]],
     emit: Emit,
     should_cancel: Callable[[], bool],
 ) -> None:
     """The speakers stage, when the job asks for it: turns over the whole file (so a
     resumed job gets them too), sent as SpeakersFound for the dispatcher to lay on
-    every saved segment. A failure is a warning and the transcript is still delivered;
-    a cancel raises TranscriptionCancelled like the transcription does."""
+    every saved segment. `samples` may be a call that decodes the file: made only
+    when speakers are asked for, since the stage needs the whole file at once. A
+    failure is a warning and the transcript is still delivered; a cancel raises
+    TranscriptionCancelled like the transcription does."""
     wanted = speakers.request(job.options)
     if wanted is None:
         return
@@ -125,9 +125,10 @@ def find_speakers(
         emit(Progress(job.id, round(fraction, 3), job.duration, stage="speakers"))
 
     try:
+        whole = samples() if callable(samples) else samples
         known = {voice.name: audio.decode(voice.path, name=voice.name) for voice in job.voices}
         found = diarize.diarize(
-            samples,
+            whole,
             speakers=wanted.speakers,
             min_speakers=wanted.min_speakers,
             max_speakers=wanted.max_speakers,
@@ -150,20 +151,55 @@ def find_speakers(
 def run_plain(
     job: Job, lease: Lease, resume: Resume, emit: Emit, should_cancel: Callable[[], bool]
 ) -> Transcript:
-    """faster-whisper's own loop over the whole file (long files in pieces)."""
-    samples = decode_job(job, emit)
-    transcript = transcribe(
+    """faster-whisper's own loop over the file, decoded a piece at a time (PieceReader):
+    a job holds one piece of its audio, however long the file."""
+    reader = job_reader(job, resume, emit)
+    transcript = transcribe_pieces(
         lease.model,
-        samples,
+        reader,
         job.options,
+        total_s=max(job.duration, resume.offset_s),
         job_id=job.id,
         emit=emit,
         should_cancel=should_cancel,
         resume=resume,
         source_name=job.name,
+        decoded_s=lambda: reader.decoded_s,
     )
-    find_speakers(job, samples, emit, should_cancel)
-    return checked(job, lease, transcript, emit, samples, resume)
+    return finish(job, lease, transcript, emit, should_cancel, resume)
+
+
+def job_reader(job: Job, resume: Resume, emit: Emit) -> audio.PieceReader:
+    """The job's audio from the resume point on, in the pieces transcriber cuts; a
+    decode warning (a damaged or cut-off file) is emitted once the file is read to its
+    end, which is before its last piece is transcribed."""
+
+    def ended(reader: audio.PieceReader) -> None:
+        if reader.warning is not None:
+            emit(WarningAdded(job.id, reader.warning))
+
+    return audio.PieceReader(
+        job.path,
+        name=job.name,
+        start_s=resume.offset_s,
+        max_chunk_s=PIECE_S,
+        min_silence_ms=PIECE_SILENCE_MS,
+        on_end=ended,
+    )
+
+
+def finish(
+    job: Job,
+    lease: Lease,
+    transcript: Transcript,
+    emit: Emit,
+    should_cancel: Callable[[], bool],
+    resume: Resume,
+) -> Transcript:
+    """After the last piece: the speakers stage (which decodes the whole file again,
+    only when asked for) and the language check."""
+    find_speakers(job, lambda: audio.decode(job.path, name=job.name), emit, should_cancel)
+    return checked(job, lease, transcript, emit, lambda: head(job), resume)
 
 
 @dataclass(frozen=True)
@@ -199,11 +235,12 @@ class JobRunner:
         if lease.device.kind == "cpu":  # never more concurrent batches than cores allow
             cores = lease.device.physical_cores or lease.device.logical_cores or 1
             calls = min(calls, max(1, cores // max(1, lease.cpu_threads)))
-        samples = decode_job(job, emit)
-        transcript = transcribe_batched(
+        reader = job_reader(job, resume, emit)
+        transcript = transcribe_batched_pieces(
             lease.model,
-            samples,
+            reader,
             job.options,
+            total_s=max(job.duration, resume.offset_s),
             job_id=job.id,
             emit=emit,
             should_cancel=should_cancel,
@@ -215,6 +252,6 @@ class JobRunner:
             ),
             resume=resume,
             source_name=job.name,
+            decoded_s=lambda: reader.decoded_s,
         )
-        find_speakers(job, samples, emit, should_cancel)
-        return checked(job, lease, transcript, emit, samples, resume)
+        return finish(job, lease, transcript, emit, should_cancel, resume)
