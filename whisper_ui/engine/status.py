@@ -48,5 +48,6 @@ def describe(resources: Resources, pool: PoolSnapshot, plan: PoolPlan) -> dict[s
             "plan_notes": list(plan.notes),
             "waiting_for_slot": pool.waiting,
             "oom_caps": pool.oom_caps,
+            "unusable": pool.unusable,
         },
     }

@@ -348,6 +348,12 @@ class Dispatcher:
         try:
             async with self.pool.use(reservation) as lease:
                 await self._transcribe(job_id, lease)
+        except CapacityLost as exc:  # its device cannot run models: the pool now plans without it
+            if registry.stop_requested(job_id):
+                self._stopped(job_id)
+            else:
+                log.warning("%s goes back to the queue: %s", self._job(job_id).name, exc)
+                self.queue.push(self._job(job_id), front=True)
         except Exception as exc:  # the model failed to load
             log.warning("could not start %s: %s", job_id, exc)
             self._move(job_id, JobStatus.FAILED, error=f"{self._job(job_id).name}: {exc}")

@@ -110,12 +110,19 @@ def resources_markdown(status: Mapping[str, Any]) -> str:
         cores = cpu.get("physical_cores") if cpu else None
         where = f"on {_plural(int(cores), 'CPU core')}" if cores else "on the CPU"
         lines.append(f"**No GPU found:** transcribing {where}.")
+    unusable = status["pool"].get("unusable") or {}
     for d in gpus:
         util = "" if d.get("utilization_pct") is None else f", {d['utilization_pct']:.0f} % busy"
         temp = "" if d.get("temperature_c") is None else f", {d['temperature_c']:.0f} °C"
+        broken = (
+            " · **not used:** CTranslate2 could not run on it, so files go to the CPU "
+            '(why: /api/resources; what to install: README "GPUs")'
+            if d["id"] in unusable
+            else ""
+        )
         lines.append(
-            f"**{d['id']}** · {d['name']}: {_gib(d['free_bytes'])} free of "
-            f"{_gib(d['total_bytes'])}{util}{temp}"
+            f"**{escape_md(str(d['id']))}** · {escape_md(str(d['name']))}: "
+            f"{_gib(d['free_bytes'])} free of {_gib(d['total_bytes'])}{util}{temp}{broken}"
         )
     if cpu is not None:
         lines.append(
