@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import io
 import logging
@@ -30,6 +31,7 @@ from whisper_ui.options import OPTIONS, UNSET, Option, OptionsError, OptionSet
 
 if TYPE_CHECKING:
     from whisper_ui.domain import JobEvent
+    from whisper_ui.engine.planner import PoolPlan
     from whisper_ui.jobs.events import EventBus
     from whisper_ui.services import Services
 
@@ -157,6 +159,7 @@ examples:
   whisper-ui devices --model base --device cpu
   whisper-ui devices --concurrency 2
   whisper-ui devices --calibrate    # time this CPU's ways to run; the pool keeps the best
+  whisper-ui devices --check        # can CTranslate2 compute on each GPU? (README "GPUs")
 """,
     "models": """\
 examples:
@@ -284,6 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="time a few chunks of the model each way on this CPU (under a minute) and "
         "cache the best plan in the data dir",
+    )
+    dev.add_argument(
+        "--check",
+        action="store_true",
+        help="load the model on every GPU of the plan and compute once: a GPU whose CUDA "
+        "libraries are missing shows here, not in the first job",
     )
 
     models = command("models", "list the model catalog")
@@ -910,7 +919,43 @@ def cmd_devices(args: argparse.Namespace) -> int:
     print(f"  total: {_files(plan.total_workers)} at once")
     if any(p.device.kind == "cpu" for p in plan.placements):
         _show_calibration(services)
+    if args.check:
+        return _check_gpus(services, plan)
     return 0
+
+
+def _check_gpus(services: Services, plan: PoolPlan) -> int:
+    """`devices --check`: the model loaded with one worker on each GPU of the plan, and
+    one window encoded there (engine/loader.check_cuda); 1 if any GPU cannot run it."""
+    from whisper_ui.engine.errors import DeviceUnusable
+    from whisper_ui.engine.loader import WhisperLoader
+
+    gpus = [p for p in plan.placements if p.device.kind == "cuda"]
+    if not gpus:
+        print("\nCheck: no GPU in the plan, nothing to check")
+        return 0
+    loader = WhisperLoader(services.catalog)
+    failed = 0
+    print()
+    for placement in gpus:
+        one = dataclasses.replace(placement, workers=1)
+        started = time.monotonic()
+        try:
+            model = loader.load(services.settings.model, one)
+        except DeviceUnusable as exc:
+            failed += 1
+            print(f"Check: {exc}")
+            print(
+                '  jobs would run on the other devices; README "GPUs" says what to install '
+                "(PyPI's CTranslate2 needs cuBLAS for CUDA 12)"
+            )
+            continue
+        loader.unload(model)
+        print(
+            f"Check: {placement.device.id} computes: {services.settings.model} loaded and "
+            f"30 s encoded in {time.monotonic() - started:.1f} s"
+        )
+    return 1 if failed else 0
 
 
 def _calibrate(services: Services) -> bool:

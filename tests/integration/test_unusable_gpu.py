@@ -60,3 +60,21 @@ async def test_jobs_go_to_the_cpu_when_the_gpu_cannot_run_ctranslate2(tmp_path: 
         assert "**not used:**" in resources_markdown(panel)
     finally:
         await svc.stop()
+
+
+def test_devices_check_says_the_gpu_cannot_run_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from whisper_ui.cli import _check_gpus
+
+    probe = SystemProbe(
+        nvml=FakeNVML([FakeGPU(name="NVIDIA GeForce RTX 3070", total=8 * GIB)]),
+        use_torch_fallback=False,
+        environ={},
+    )
+    settings = Settings(data_dir=tmp_path, model="tiny.en", auto_calibrate=False)
+    svc = build_services(settings, probe=probe, cuda_ok=True)
+    assert _check_gpus(svc, svc.plan()) == 1
+    out = capsys.readouterr().out
+    assert "Check: cuda:0 cannot run models: CUDA failed" in out
+    assert 'README "GPUs"' in out
