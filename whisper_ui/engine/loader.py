@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from whisper_ui.engine.catalog import ModelCatalog
+from whisper_ui.engine.cuda_libs import preload_cublas
 from whisper_ui.engine.errors import DeviceUnusable, is_cuda_setup_error, is_out_of_memory
 from whisper_ui.engine.features import install
 from whisper_ui.engine.planner import Placement
@@ -27,6 +28,8 @@ class WhisperLoader:
 
         resolved = self.catalog.resolve(model)
         device = placement.device
+        if device.kind == "cuda":
+            preload_cublas()  # nvidia-cublas-cu12, when installed (engine/cuda_libs.py)
         try:
             model = WhisperModel(
                 str(resolved.path),
