@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -775,6 +776,32 @@ def _to_float(pcm: npt.NDArray[np.int16]) -> npt.NDArray[np.float32]:
     out = pcm.astype(np.float32)
     out *= np.float32(1.0 / 32768.0)
     return out
+
+
+MAPPED_PIECE_S = 60.0  # decode_mapped's pieces: what it holds besides the map
+
+
+def decode_mapped(
+    path: str | os.PathLike[str], *, name: str | None = None
+) -> npt.NDArray[np.float32]:
+    """The whole file's audio, as `decode` gives it, in an unlinked temporary file
+    mapped into memory (read-only).
+
+    For a stage that needs the whole file but reads it a block at a time (the speakers
+    stage): it decodes a piece at a time (PieceReader) and what it holds afterwards are
+    pages of the page cache, which the kernel drops under pressure, instead of an
+    anonymous copy the length of the file (a 4 h file is 0.9 GB of float32). The disk
+    space goes when the map does. AudioError as `decode`.
+    """
+    with tempfile.TemporaryFile(prefix="whisper-ui-audio-") as raw:
+        total = 0
+        for piece in PieceReader(path, name=name, max_chunk_s=MAPPED_PIECE_S):
+            raw.write(np.ascontiguousarray(piece.samples, dtype=np.float32).tobytes())
+            total += len(piece.samples)
+        raw.flush()
+        if total == 0:
+            return np.zeros(0, dtype=np.float32)
+        return np.memmap(raw, dtype=np.float32, mode="r", shape=(total,))
 
 
 def split_on_silence(

@@ -119,3 +119,13 @@ def test_memory_holds_one_piece_not_the_file(tmp_path: Path) -> None:
     assert total == pytest.approx(600, abs=0.01)
     whole_bytes = 600 * audio.SAMPLE_RATE * 4
     assert peak < whole_bytes / 5, f"peak {peak / 1e6:.1f} MB for a {whole_bytes / 1e6:.0f} MB file"
+
+
+def test_decode_mapped_is_the_whole_decode_in_a_mapped_file() -> None:
+    from whisper_ui.audio import decode, decode_mapped
+
+    for name in ("long_speech.mp3", "stereo_44k.wav", "video.mp4"):
+        path = DATA / name
+        whole, mapped = decode(path), decode_mapped(path)
+        assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+        assert np.array_equal(whole, mapped), name

@@ -197,8 +197,9 @@ def finish(
     resume: Resume,
 ) -> Transcript:
     """After the last piece: the speakers stage (which decodes the whole file again,
-    only when asked for) and the language check."""
-    find_speakers(job, lambda: audio.decode(job.path, name=job.name), emit, should_cancel)
+    only when asked for, into a mapped temporary file: audio.decode_mapped) and the
+    language check."""
+    find_speakers(job, lambda: audio.decode_mapped(job.path, name=job.name), emit, should_cancel)
     return checked(job, lease, transcript, emit, lambda: head(job), resume)
 
 
