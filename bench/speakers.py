@@ -8,7 +8,8 @@ after every set was diarized (library, model and audio; before tiny.en is loaded
 the overhead) and the size of the route's packages. Routes: bench/speaker_routes.py
 (`mfcc` is engine/diarize as shipped; the others need torch, see that module).
 Sets: two and three voices of different pitch/variant taking turns, with pauses and
-without, and one voice.
+without, and one voice; then, to check that a change is not fitted to those five, two
+similar (male) voices, three voices where one talks most of the time, and four voices.
 Overhead: each set is also transcribed alone (tiny.en, beam 5, int8, one worker with
 every core, as a job on this machine would be), and the diarization time is printed as a
 share of that (issue 13's target: at most 30 %).
@@ -48,6 +49,9 @@ LINES = [
 ]
 V2 = [("en-us+m3", 30), ("en-us+f2", 80)]
 V3 = [*V2, ("en-gb+m7", 55)]
+V4 = [*V3, ("en-us+f4", 60)]
+SIMILAR = [V2[0], V3[2]]  # two male voices: the pair the three-voice sets confuse
+UNEQUAL = [0, 0, 1, 0, 0, 2, 0, 1, 0, 2, 0, 0, 1, 2, 0, 0]  # one voice talks most
 
 
 def say(text: str, voice: str, pitch: int) -> np.ndarray:
@@ -66,13 +70,15 @@ def say(text: str, voice: str, pitch: int) -> np.ndarray:
     return x[loud[0] : loud[-1] + 1]
 
 
-def conversation(voices, lines: int, pause: float, seed: int = 0):
+def conversation(voices, lines: int, pause: float, seed: int = 0, order=None):
+    """`lines` lines taking turns over `voices` (or voice `order[i]` says line i)."""
     rng = np.random.default_rng(seed)
     parts, turns, t = [np.zeros(SR // 2, np.float32)], [], 0.5
     for i in range(lines):
-        x = say(LINES[i % len(LINES)], *voices[i % len(voices)])
+        who = order[i] if order else i % len(voices)
+        x = say(LINES[i % len(LINES)], *voices[who])
         parts.append(x)
-        turns.append((t, t + len(x) / SR, f"v{i % len(voices)}"))
+        turns.append((t, t + len(x) / SR, f"v{who}"))
         t += len(x) / SR
         if pause:
             gap = int(pause * rng.uniform(0.6, 1.4) * SR)
@@ -171,9 +177,17 @@ def main() -> None:
         ("3 voices, pauses", V3, 0.6, 18),
         ("3 voices, no pauses", V3, 0.0, 18),
         ("1 voice", V2[:1], 0.5, 10),
+        ("2 similar voices", SIMILAR, 0.4, 16),
+        ("3 voices, unequal", V3, 0.4, len(UNEQUAL)),
+        ("4 voices, pauses", V4, 0.6, 20),
     ]
     made = [
-        (name, voices, *conversation(voices, lines, pause)) for name, voices, pause, lines in sets
+        (
+            name,
+            voices,
+            *conversation(voices, lines, pause, order=UNEQUAL if "unequal" in name else None),
+        )
+        for name, voices, pause, lines in sets
     ]
     start = time.perf_counter()
     route = ROUTES[args.route]()
