@@ -401,7 +401,9 @@ def test_a_cpu_worker_holds_a_10_minute_piece_of_features() -> None:
     # A job's audio is read in pieces of at most 10 minutes: on a CPU its worker budgets
     # one piece, whose features (and the mel matmul's output) grow with the mel bins.
     at_80, at_128 = (estimate_footprint(TINY, "int8", "cpu", n_mels=n) for n in (80, 128))
-    assert at_128.worker_bytes - at_80.worker_bytes == 2 * 48 * 60_000 * 4
+    extra = 128 - 80
+    # the piece's features twice (and the window's once, as on a GPU), float32
+    assert at_128.worker_bytes - at_80.worker_bytes == extra * (2 * 60_000 + 3_000) * 4
 
 
 def test_unknown_compute_type_is_rejected() -> None:
