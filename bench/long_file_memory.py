@@ -162,7 +162,9 @@ def file_child(path: str, mode: str) -> dict[str, float]:
         install_block_vad()  # as engine/loader.py does
     before = _model_loaded_mb()
     start = time.monotonic()
-    common: dict[str, Any] = dict(job_id="bench", emit=lambda event: None, should_cancel=lambda: False)
+    common: dict[str, Any] = dict(
+        job_id="bench", emit=lambda event: None, should_cancel=lambda: False
+    )
     if mode == "whole":
         result = transcribe(model, audio.decode(path), TranscribeOptions(), **common)
     else:
