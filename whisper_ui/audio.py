@@ -748,9 +748,14 @@ class PieceReader:
                 while held > max_len:
                     flat = np.concatenate(blocks)
                     cut = self._cut(flat, max_len)
-                    yield Piece(at / SAMPLE_RATE, _to_float(flat[:cut]))
-                    at += cut
-                    blocks, held = [flat[cut:]], len(flat) - cut
+                    samples, start = _to_float(flat[:cut]), at
+                    # Only the next piece's start stays (a copy: a view keeps all of
+                    # `flat`) while this piece is transcribed.
+                    blocks = [flat[cut:].copy()]
+                    held, at = len(blocks[0]), at + cut
+                    del flat
+                    yield Piece(start / SAMPLE_RATE, samples)
+                    del samples  # the consumer's to keep: not held while reading on
             self.header_s = _header_duration(container, stream, size, run.first_pos)
         self._run = run
         if run.produced == 0:

@@ -549,6 +549,7 @@ def transcribe_batched_pieces(
     try:
         for piece in pieces:
             feeder.feed(piece)
+            del piece  # not held while the next piece is read
             if should_cancel():
                 raise TranscriptionCancelled(job_id)
     finally:

@@ -46,16 +46,17 @@ class BlockFeatureExtractor(FeatureExtractor):  # type: ignore[misc]
         n_fft, hop = self.n_fft, self.hop_length
         half = n_fft // 2
         # The original pads `padding` zeros at the end, then reflects n_fft // 2 samples
-        # at both ends (a centred STFT); one copy of the audio does both.
-        body = np.concatenate(
-            [np.asarray(waveform, dtype=np.float32), np.zeros(padding, np.float32)]
-        )
-        n_frames = 1 + len(body) // hop  # of the centred signal: len(body) + 2 * half
+        # at both ends (a centred STFT): here in one copy of the audio, not two.
+        n = len(waveform) + padding  # the padded body
+        n_frames = 1 + n // hop  # of the centred signal: n + 2 * half
         kept = n_frames - 1  # the original drops the last frame
-        if len(body) <= half or kept <= 0:  # too short: whatever the original does
+        if n <= half or kept <= 0:  # too short: whatever the original does
             return np.asarray(super().__call__(waveform, padding=padding))
-        signal = np.pad(body, (half, half), mode="reflect")
-        del body
+        signal = np.empty(n + 2 * half, dtype=np.float32)
+        signal[half : half + len(waveform)] = waveform
+        signal[half + len(waveform) : half + n] = 0.0
+        signal[:half] = signal[2 * half : half : -1]  # np.pad's "reflect": no edge repeat
+        signal[half + n :] = signal[half + n - 2 : n - 2 : -1]
         window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
         # Power spectrum block by block (frames x bins, the layout the original's matmul
         # sees), then one matmul with the mel filters: bit-identical to the original (a

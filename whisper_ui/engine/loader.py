@@ -12,6 +12,7 @@ from whisper_ui.engine.errors import DeviceUnusable, is_cuda_setup_error, is_out
 from whisper_ui.engine.features import install
 from whisper_ui.engine.planner import Placement
 from whisper_ui.engine.short_encode import install as install_short_encode
+from whisper_ui.engine.vad import install as install_block_vad
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class WhisperLoader:
         if device.kind == "cuda":
             check_cuda(model, device.id)
         install(model)  # same features in bounded memory: engine/features.py
+        install_block_vad()  # same VAD in bounded memory: engine/vad.py
         return install_short_encode(model) if self.short_encode else model
 
     def unload(self, model: Any) -> None:

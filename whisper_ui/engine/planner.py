@@ -25,7 +25,7 @@ Kind = Literal["cpu", "cuda"]
 @dataclass(frozen=True)
 class Footprint:
     weights_bytes: int  # loaded once per device per (model, compute_type)
-    worker_bytes: int  # working memory per concurrent worker (beams, 30 s window, fallback)
+    worker_bytes: int  # per concurrent worker: beams, 30 s window, fallback (+ audio on CPU)
 
 
 def default_compute_type(kind: Kind) -> str:
@@ -55,10 +55,22 @@ def default_compute_type(kind: Kind) -> str:
 #   max(beam_size, best_of): faster-whisper's temperature fallback samples best_of=5.
 #   Activations are float32 on CPU and for float32/int8/int8_float32 on CUDA; float16
 #   otherwise.
-#   CPU: elements x 4 B + 40 MiB (Python-side audio/feature buffers, per-thread scratch).
-#     Measured here with faster-whisper, beam 5, two workers in one model: tiny.en int8
-#     ~153 MiB per worker (model: 155), base int8 ~214 MiB (model: 222). The faster-whisper
-#     README's small on CPU (995 MB int8 total) is consistent (model: 461 MiB + weights).
+#   CPU: elements x 4 B + 32 MiB (per-thread scratch, and what the allocator keeps
+#     between a beam decode and its fallback) + one 10-minute piece of the job's audio:
+#     _PIECE_AUDIO (its samples, the VAD's padded copy, faster-whisper's copy of the
+#     speech, the features' padded signal, and memory freed on the way but not
+#     returned; the same for every model) + two copies of its n_mels x 60 000 features
+#     (the mel matmul's output, then the features: 37 MiB at 80 mels, 59 at 128).
+#     It covers the worst realistic job: a 10-minute piece of continuous speech, then a
+#     window that hallucinates with all 5 beams at the full context (a 223-token
+#     previous-text prompt and 224 generated tokens, CTranslate2's most; end-of-text
+#     suppressed), then the whole temperature fallback, 5 samples each as long. That
+#     job peaked 280 MB above the loaded model (tiny.en int8, 2 cores; two at once
+#     465 MB), its decode alone 147 MB per worker; the model gives 280 MiB (294 MB),
+#     147 of them for the decode. The 40 MiB budgeted for audio before held a short
+#     file, not a piece: it gave 155 MiB. Not measured: word timestamps' alignment
+#     pass, other models on a CPU (only tiny.en is here). Short clean files peak far
+#     lower: bench/throughput.py prints their peak next to this estimate (README).
 #   CUDA: elements x activation bytes + 200 MiB (CTranslate2 keeps one caching allocator
 #     per thread, up to 200 MB of freed blocks each) + 32 MiB (per-thread cuBLAS/cuDNN
 #     workspaces). large-v3 float16 beam 5 -> ~0.93 GiB per worker; with the 2.9 GiB of
@@ -94,7 +106,9 @@ _CPU_FALLBACK = {
 _CUDA_FALLBACK = {"int16": "float32"}
 _HALF_ACTIVATIONS = frozenset({"float16", "bfloat16", "int8_float16", "int8_bfloat16"})
 _WEIGHTS_OVERHEAD = 48 * _MIB
-_CPU_WORKER_OVERHEAD = 40 * _MIB
+_CPU_WORKER_OVERHEAD = 32 * _MIB
+_PIECE_AUDIO = 96 * _MIB  # a 10-minute piece (engine/transcriber.PIECE_S) and its copies
+_PIECE_FRAMES = 60_000  # feature frames (10 ms) of a 10-minute piece
 _CUDA_WORKER_OVERHEAD = (200 + 32) * _MIB
 _CUDA_PEAK_FACTOR = 1.75
 # Each extra chunk in a batched call costs this fraction of one chunk's
@@ -180,7 +194,8 @@ def estimate_footprint(
     if batch_size > 1:
         elements *= 1 + (batch_size - 1) * _BATCH_ITEM_FRACTION
     if kind == "cpu":
-        worker = elements * 4 + _CPU_WORKER_OVERHEAD
+        piece = _PIECE_AUDIO + 2 * n_mels * _PIECE_FRAMES * 4
+        worker = elements * 4 + _CPU_WORKER_OVERHEAD + piece
     else:
         steady = elements * (2 if ct in _HALF_ACTIVATIONS else 4) + _CUDA_WORKER_OVERHEAD
         worker = steady * _CUDA_PEAK_FACTOR

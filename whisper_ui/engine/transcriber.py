@@ -161,6 +161,7 @@ def transcribe_pieces(
         next_id = resume.next_id + len(segments)
         if should_cancel():
             raise TranscriptionCancelled(job_id)
+        del piece, raw_segments  # not held while the next piece is read
     assert info is not None
     if decoded_s is not None and round(decoded_s(), 3) != info.duration:
         info = dataclasses.replace(info, duration=round(decoded_s(), 3))
@@ -178,6 +179,7 @@ def _at_least_one(
     for piece in pieces:
         seen = True
         yield piece
+        del piece  # not held while the next piece is read
     if not seen:
         yield empty
 
