@@ -475,8 +475,12 @@ class WebUI:
             return [gr.skip() if v is None else v for v in values]
 
         private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
+        # One queue for every control's save, one at a time: each listener would have its
+        # own, and two quick changes (beam size, then a format) could then finish out of
+        # order, the older snapshot saved last.
+        in_order = {"concurrency_id": "prefs", "concurrency_limit": 1}
         for component in inputs:
-            component.change(remember, inputs, [saved, options_box], **private)
+            component.change(remember, inputs, [saved, options_box], **private, **in_order)
         blocks.load(restore, [saved], inputs, **private)
 
     def resources(self) -> str:
