@@ -783,9 +783,6 @@ def _to_float(pcm: npt.NDArray[np.int16]) -> npt.NDArray[np.float32]:
     return out
 
 
-MAPPED_PIECE_S = 60.0  # decode_mapped's pieces: what it holds besides the map
-
-
 def decode_mapped(
     path: str | os.PathLike[str], *, name: str | None = None
 ) -> npt.NDArray[np.float32]:
@@ -793,20 +790,35 @@ def decode_mapped(
     mapped into memory (read-only).
 
     For a stage that needs the whole file but reads it a block at a time (the speakers
-    stage): it decodes a piece at a time (PieceReader) and what it holds afterwards are
-    pages of the page cache, which the kernel drops under pressure, instead of an
-    anonymous copy the length of the file (a 4 h file is 0.9 GB of float32). The disk
-    space goes when the map does. AudioError as `decode`.
+    stage): each decoded block is written out as it comes, so what the caller holds
+    afterwards are pages of the page cache, which the kernel drops under pressure,
+    instead of an anonymous copy the length of the file (a 4 h file is 0.9 GB of
+    float32). The disk space goes when the map does. AudioError as `decode`.
     """
-    with tempfile.TemporaryFile(prefix="whisper-ui-audio-") as raw:
-        total = 0
-        for piece in PieceReader(path, name=name, max_chunk_s=MAPPED_PIECE_S):
-            raw.write(np.ascontiguousarray(piece.samples, dtype=np.float32).tobytes())
-            total += len(piece.samples)
-        raw.flush()
-        if total == 0:
-            return np.zeros(0, dtype=np.float32)
-        return np.memmap(raw, dtype=np.float32, mode="r", shape=(total,))
+    path = os.fspath(path)
+    name = name if name else os.path.basename(path)
+    scale = np.float32(1.0 / 32768.0)  # as _decode: int16 -> float32, then scaled
+    try:
+        with tempfile.TemporaryFile(prefix="whisper-ui-audio-") as raw:
+            _check_file(path, name)
+            run = _Run()
+            with _open(path, name) as container:
+                stream = _audio_stream(container, path, name)
+                for block in _iter_s16_mono(container, stream, SAMPLE_RATE, run):
+                    run.produced += len(block)
+                    samples = block.astype(np.float32)
+                    samples *= scale
+                    raw.write(samples.tobytes())
+            if run.produced == 0:
+                if run.first_error is not None:
+                    raise _undecodable(path, name, run.first_error)
+                raise AudioError(path, "has no audio (duration 0 s)", name=name)
+            raw.flush()
+            return np.memmap(raw, dtype=np.float32, mode="r", shape=(run.produced,))
+    except (AudioError, MemoryError):
+        raise
+    except Exception as exc:
+        raise AudioError(path, f"could not be decoded: {_describe(exc)}", name=name) from None
 
 
 def split_on_silence(

@@ -129,3 +129,14 @@ def test_decode_mapped_is_the_whole_decode_in_a_mapped_file() -> None:
         whole, mapped = decode(path), decode_mapped(path)
         assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
         assert np.array_equal(whole, mapped), name
+
+
+def test_decode_mapped_refuses_what_decode_refuses_with_the_same_words() -> None:
+    from whisper_ui.audio import AudioError, decode, decode_mapped
+
+    for name in ("not_audio.mp3", "empty.wav", "video_noaudio.mp4", "corrupt.mp3"):
+        with pytest.raises(AudioError) as whole:
+            decode(DATA / name)
+        with pytest.raises(AudioError) as mapped:
+            decode_mapped(DATA / name)
+        assert str(mapped.value) == str(whole.value) and name in str(mapped.value)
