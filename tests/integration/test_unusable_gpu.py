@@ -20,20 +20,26 @@ from tests.spoken import SECOND, SPEECH, found
 from whisper_ui.config import Settings
 from whisper_ui.domain import JobStatus
 from whisper_ui.engine.resources import SystemProbe
-from whisper_ui.services import build_services
+from whisper_ui.services import Services, build_services
 from whisper_ui.ui.view import resources_markdown
 
 pytestmark = pytest.mark.integration
 
 
-async def test_jobs_go_to_the_cpu_when_the_gpu_cannot_run_ctranslate2(tmp_path: Path) -> None:
+def with_a_gpu_nvml_sees(tmp_path: Path) -> Services:
+    """Services on this machine, with NVML (faked) reporting a GPU and CTranslate2 (real)
+    asked to run on it."""
     probe = SystemProbe(
         nvml=FakeNVML([FakeGPU(name="NVIDIA GeForce RTX 3070", total=8 * GIB)]),
         use_torch_fallback=False,
         environ={},
     )
     settings = Settings(data_dir=tmp_path, model="tiny.en", auto_calibrate=False)
-    svc = build_services(settings, probe=probe, cuda_ok=True)
+    return build_services(settings, probe=probe, cuda_ok=True)
+
+
+async def test_jobs_go_to_the_cpu_when_the_gpu_cannot_run_ctranslate2(tmp_path: Path) -> None:
+    svc = with_a_gpu_nvml_sees(tmp_path)
     assert [p.device.id for p in svc.plan().placements] == ["cuda:0"], "NVML offers the GPU"
     await svc.start()
     try:
@@ -67,13 +73,7 @@ def test_devices_check_says_the_gpu_cannot_run_models(
 ) -> None:
     from whisper_ui.cli import _check_gpus
 
-    probe = SystemProbe(
-        nvml=FakeNVML([FakeGPU(name="NVIDIA GeForce RTX 3070", total=8 * GIB)]),
-        use_torch_fallback=False,
-        environ={},
-    )
-    settings = Settings(data_dir=tmp_path, model="tiny.en", auto_calibrate=False)
-    svc = build_services(settings, probe=probe, cuda_ok=True)
+    svc = with_a_gpu_nvml_sees(tmp_path)
     assert _check_gpus(svc, svc.plan()) == 1
     out = capsys.readouterr().out
     assert "Check: cuda:0 cannot run models: CUDA failed" in out
