@@ -10,6 +10,7 @@ decoded, with a warning that says how much that was.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
@@ -482,12 +483,27 @@ def decode_checked(
     name = name if name else os.path.basename(path)
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    try:
+    with _as_audio_error(path, name):
         return _decode(path, name, sample_rate)
+
+
+@contextlib.contextmanager
+def _as_audio_error(path: str, name: str) -> Iterator[None]:
+    """Any failure of the decoder (PyAV, FFmpeg) while decoding `path` as an AudioError
+    that names the file and says why; our own AudioErrors and MemoryError pass as they are."""
+    try:
+        yield
     except (AudioError, MemoryError):
         raise
     except Exception as exc:
         raise AudioError(path, f"could not be decoded: {_describe(exc)}", name=name) from None
+
+
+def _nothing_decoded(path: str, name: str, run: _Run) -> AudioError:
+    """The error for a file that yielded no audio: its first decoding error, or none."""
+    if run.first_error is not None:
+        return _undecodable(path, name, run.first_error)
+    return AudioError(path, "has no audio (duration 0 s)", name=name)
 
 
 def _span(seconds: float, whole: float, *, end: bool = False) -> str:
@@ -559,9 +575,7 @@ def _decode(path: str, name: str, sample_rate: int) -> Decoded:
         header_s = _header_duration(container, stream, size, run.first_pos)
     total = sum(len(c) for c in run.chunks)
     if total == 0:
-        if run.first_error is not None:
-            raise _undecodable(path, name, run.first_error)
-        raise AudioError(path, "has no audio (duration 0 s)", name=name)
+        raise _nothing_decoded(path, name, run)
     out = np.empty(total, dtype=np.float32)
     pos = 0
     for chunk in run.chunks:  # fill in place: no second full-size copy as with concatenate
@@ -716,14 +730,8 @@ class PieceReader:
         )
 
     def __iter__(self) -> Iterator[Piece]:
-        try:
+        with _as_audio_error(self.path, self.name):
             yield from self._pieces()
-        except (AudioError, MemoryError):
-            raise
-        except Exception as exc:
-            raise AudioError(
-                self.path, f"could not be decoded: {_describe(exc)}", name=self.name
-            ) from None
 
     def _pieces(self) -> Iterator[Piece]:
         path, name = self.path, self.name
@@ -759,9 +767,7 @@ class PieceReader:
             self.header_s = _header_duration(container, stream, size, run.first_pos)
         self._run = run
         if run.produced == 0:
-            if run.first_error is not None:
-                raise _undecodable(path, name, run.first_error)
-            raise AudioError(path, "has no audio (duration 0 s)", name=name)
+            raise _nothing_decoded(path, name, run)
         self.decoded_s = max(self.start_s, run.produced / SAMPLE_RATE)
         if self.on_end is not None:
             self.on_end(self)
@@ -798,10 +804,10 @@ def decode_mapped(
     path = os.fspath(path)
     name = name if name else os.path.basename(path)
     scale = np.float32(1.0 / 32768.0)  # as _decode: int16 -> float32, then scaled
-    try:
+    with _as_audio_error(path, name):
+        _check_file(path, name)
+        run = _Run()
         with tempfile.TemporaryFile(prefix="whisper-ui-audio-") as raw:
-            _check_file(path, name)
-            run = _Run()
             with _open(path, name) as container:
                 stream = _audio_stream(container, path, name)
                 for block in _iter_s16_mono(container, stream, SAMPLE_RATE, run):
@@ -810,15 +816,9 @@ def decode_mapped(
                     samples *= scale
                     raw.write(samples.tobytes())
             if run.produced == 0:
-                if run.first_error is not None:
-                    raise _undecodable(path, name, run.first_error)
-                raise AudioError(path, "has no audio (duration 0 s)", name=name)
+                raise _nothing_decoded(path, name, run)
             raw.flush()
             return np.memmap(raw, dtype=np.float32, mode="r", shape=(run.produced,))
-    except (AudioError, MemoryError):
-        raise
-    except Exception as exc:
-        raise AudioError(path, f"could not be decoded: {_describe(exc)}", name=name) from None
 
 
 def split_on_silence(

@@ -295,10 +295,9 @@ class ModelPool:
             )
         except BaseException as exc:
             inst.load_error = exc
-            if isinstance(exc, DeviceUnusable):
-                log.warning("%s; its jobs go to the other devices", exc)
             async with self._cond:
                 if isinstance(exc, DeviceUnusable):
+                    log.warning("%s; its jobs go to the other devices", exc)
                     self._unusable[inst.key.device] = exc.reason
                 if self._instances.get(inst.key) is inst:
                     del self._instances[inst.key]

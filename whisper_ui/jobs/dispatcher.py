@@ -349,11 +349,8 @@ class Dispatcher:
             async with self.pool.use(reservation) as lease:
                 await self._transcribe(job_id, lease)
         except CapacityLost as exc:  # its device cannot run models: the pool now plans without it
-            if registry.stop_requested(job_id):
-                self._stopped(job_id)
-            else:
-                log.warning("%s goes back to the queue: %s", self._job(job_id).name, exc)
-                self.queue.push(self._job(job_id), front=True)
+            log.warning("%s goes back to the queue: %s", self._job(job_id).name, exc)
+            self._capacity_lost(job_id, exc)
         except Exception as exc:  # the model failed to load
             log.warning("could not start %s: %s", job_id, exc)
             self._move(job_id, JobStatus.FAILED, error=f"{self._job(job_id).name}: {exc}")
@@ -392,11 +389,7 @@ class Dispatcher:
         except audio.AudioError as exc:
             self._move(job_id, JobStatus.FAILED, error=str(exc))
         except CapacityLost as exc:  # a cluster node left: resume elsewhere, nothing lost
-            if registry.stop_requested(job_id):
-                self._stopped(job_id)
-            else:
-                self._move(job_id, JobStatus.QUEUED, reason=str(exc))
-                self.queue.push(self._job(job_id), front=True)
+            self._capacity_lost(job_id, exc)
         except Exception as exc:
             if registry.stop_requested(job_id):
                 self._move(job_id, JobStatus.CANCELLED)
@@ -420,11 +413,24 @@ class Dispatcher:
         if save_error is not None:
             self._move(job_id, JobStatus.FAILED, error=save_error)
         elif self._stopping and not self.registry.cancelled_by_user(job_id):
-            if self._job(job_id).status is JobStatus.RUNNING:
-                self._move(job_id, JobStatus.QUEUED, reason="server stopping")
-            self.queue.push(self._job(job_id), front=True)
+            self._requeue(job_id, "server stopping")
         else:
             self._move(job_id, JobStatus.CANCELLED)
+
+    def _capacity_lost(self, job_id: str, exc: CapacityLost) -> None:
+        """Its slot went away (a node left, its device cannot run models): back to the
+        queue to resume elsewhere, unless it was being stopped anyway."""
+        if self.registry.stop_requested(job_id):
+            self._stopped(job_id)
+        else:
+            self._requeue(job_id, str(exc))
+
+    def _requeue(self, job_id: str, reason: str) -> None:
+        """Back to the front of the queue, to resume after its last saved segment. A job
+        that had not started yet is still queued: it only goes back in line."""
+        if self._job(job_id).status is JobStatus.RUNNING:
+            self._move(job_id, JobStatus.QUEUED, reason=reason)
+        self.queue.push(self._job(job_id), front=True)
 
     def _out_of_memory(self, job_id: str, lease: Lease, exc: BaseException) -> None:
         job = self._job(job_id)
@@ -437,8 +443,7 @@ class Dispatcher:
             self._move(job_id, JobStatus.FAILED, error=message)
             return
         reason = f"out of memory on {lease.key.device}; capacity lowered to {cap}, retrying"
-        self._move(job_id, JobStatus.QUEUED, reason=reason)
-        self.queue.push(self._job(job_id), front=True)
+        self._requeue(job_id, reason)
 
     def _on_event(self, event: JobEvent) -> None:
         """An event from a running job's thread, on the loop: remember, journal, publish."""
