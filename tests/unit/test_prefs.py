@@ -37,3 +37,16 @@ def test_snapshot_and_summary() -> None:
                           "formats": []}) == (
         "Options · base · German (de) · translate to English · no formats"
     )  # fmt: skip
+
+
+def test_what_the_browser_kept_is_read_only_when_it_is_a_small_json_object() -> None:
+    assert prefs.parse_stored('{"beam_size": 2}') == {"beam_size": 2}
+    for raw in (None, 3, "", "not json", "[1, 2]", '"text"', '{"a": "' + "x" * 20_000 + '"}'):
+        assert prefs.parse_stored(raw) == {}, raw
+
+
+def test_the_browser_side_code_names_every_saved_value_and_the_key() -> None:
+    save = prefs.save_js(["model", "beam_size", "formats"])
+    assert '["model", "beam_size", "formats"]' in save
+    assert prefs.STORAGE_KEY in save and prefs.STORAGE_KEY in prefs.load_js(2)
+    assert "values.slice(1, 2)" in prefs.load_js(2)

@@ -458,30 +458,68 @@ class WebUI:
         return gr.update(value=files, visible=bool(files)), self._zip(owner, jobs)
 
     def _wire_prefs(
-        self, blocks: gr.Blocks, options_box: gr.Accordion, formats: Any, models: list[str]
+        self,
+        blocks: gr.Blocks,
+        options_box: gr.Accordion,
+        formats: Any,
+        model_note: Any,
+        models: list[str],
     ) -> None:
         """Options remembered in the browser (ui/prefs.py) and summed up in the
-        accordion's label."""
-        saved = gr.BrowserState({}, storage_key=prefs.STORAGE_KEY)
+        accordion's label.
+
+        Saving runs in the browser on `input` (the person's own changes, never the
+        values a load puts back), so it follows the order of the changes; the label is
+        the one server round trip, one at a time. The load restores every value, the
+        model's language and task choices and the label in one update: a separate
+        `change` cascade would send snapshots of a half-restored page, in any order.
+        """
         inputs = [*(c.component for c in self._controls), formats]
+        names = [*(c.option.name for c in self._controls), prefs.FORMATS_KEY]
         allowed = {"model": models, "language": ["auto", *NAMES]}
+        defaults = prefs.snapshot(
+            self._controls, [*(c.component.value for c in self._controls), DEFAULT_FORMATS]
+        )
+        switch = "model" in names and "language" in names and "task" in names
 
-        def remember(*values: Any) -> tuple[dict[str, Any], Any]:
-            snap = prefs.snapshot(self._controls, values)
-            return snap, gr.Accordion(label=prefs.summary(snap))
+        def label(snap: dict[str, Any]) -> Any:
+            model = snap.get("model")
+            if isinstance(model, str) and self.services.catalog.is_english_only(model):
+                snap = {**snap, "task": "transcribe"}  # what model_changed sets
+            return gr.Accordion(label=prefs.summary(snap))
 
-        def restore(kept: Any) -> list[Any]:
-            values = prefs.restored(self._controls, kept, allowed)
-            return [gr.skip() if v is None else v for v in values]
+        def remember(*values: Any) -> Any:
+            return label(prefs.snapshot(self._controls, values))
 
+        def restore(stored: Any, model: Any) -> list[Any]:
+            values = prefs.restored(self._controls, prefs.parse_stored(stored), allowed)
+            kept = {n: v for n, v in zip(names, values, strict=True) if v is not None}
+            updates: list[Any] = [gr.skip() if v is None else v for v in values]
+            extra: list[Any] = []
+            if switch:
+                chosen = kept.get("model", model)
+                language, task, note = self.model_changed(str(chosen))
+                for name, update in (("language", language), ("task", task)):
+                    i = names.index(name)
+                    if name in kept and "value" not in update:
+                        update = {**update, "value": kept[name]}
+                    updates[i] = update
+                extra.append(note)
+            return [*updates, *extra, label({**defaults, **kept})]
+
+        # Pure JavaScript (no fn): nothing pending, so every input runs it.
+        saving: dict[str, Any] = {"js": prefs.save_js(names), "trigger_mode": "multiple"}
         private: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
-        # One queue for every control's save, one at a time: each listener would have its
-        # own, and two quick changes (beam size, then a format) could then finish out of
-        # order, the older snapshot saved last.
         in_order = {"concurrency_id": "prefs", "concurrency_limit": 1}
         for component in inputs:
-            component.change(remember, inputs, [saved, options_box], **private, **in_order)
-        blocks.load(restore, [saved], inputs, **private)
+            component.input(None, inputs, None, **saving, **private)
+            component.input(
+                remember, inputs, [options_box], trigger_mode="always_last", **private, **in_order
+            )
+        stored = gr.Textbox(visible=False)  # carries localStorage's text to restore()
+        model = next((c.component for c in self._controls if c.option.name == "model"), stored)
+        outputs = [*inputs, *([model_note] if switch else []), options_box]
+        blocks.load(restore, [stored, model], outputs, js=prefs.load_js(2), **private)
 
     def resources(self) -> str:
         return view.resources_markdown(self.services.status())
@@ -603,11 +641,11 @@ class WebUI:
             if {"model", "language", "task"} <= by_name.keys():
                 switch = (by_name["language"], by_name["task"], model_note)
                 private: dict[str, Any] = {"api_visibility": "private"}
+                # Restoring the page's options at load sets these too (_wire_prefs).
                 by_name["model"].change(
                     self.model_changed, [by_name["model"]], list(switch), **private
                 )
-                blocks.load(self.model_changed, [by_name["model"]], list(switch), **private)
-            self._wire_prefs(blocks, options_box, formats, models)
+            self._wire_prefs(blocks, options_box, formats, model_note, models)
             formats.change(
                 self.formats_changed, [formats], [downloads, zip_button],
                 api_visibility="private", **live,

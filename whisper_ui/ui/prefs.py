@@ -1,14 +1,18 @@
 """The page's options, remembered per browser and summed up in one line.
 
-The option controls and the export formats are saved in the browser's localStorage
-(`gr.BrowserState`) on every change and put back on the next load, so a reload keeps
-what the person chose. What comes back from a browser is untrusted: each value is
+The option controls and the export formats are saved as plain JSON in the browser's
+localStorage by a few lines of JavaScript that run on the person's own input, and read
+back by the page's load event, so a reload or a restart of the server keeps what the
+person chose. Saving in the browser, not through a server round trip, is what keeps
+two quick changes in the order they were made (docs/gradio.md says what went wrong
+with `gr.BrowserState`). What comes back from a browser is untrusted: each value is
 parsed by its option's declaration again, and a value that no longer fits (a model
 that is not installed any more) is dropped, leaving the default.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,8 +21,42 @@ from whisper_ui.languages import language_label
 from whisper_ui.options import OptionsError
 from whisper_ui.ui.controls import Control
 
-STORAGE_KEY = "whisper-ui-options"
+STORAGE_KEY = "whisper-ui.options"
 FORMATS_KEY = "formats"
+MAX_STORED = 16_000  # characters; ours are a few hundred
+
+
+def save_js(names: Sequence[str]) -> str:
+    """The browser-side save, for an `input` listener whose inputs are the controls
+    then the formats (`names`, in that order): one JSON object under STORAGE_KEY."""
+    return (
+        "(...values) => { const kept = {};"
+        f" {json.dumps(list(names))}.forEach((name, i) => {{ kept[name] = values[i]; }});"
+        f" try {{ localStorage.setItem({json.dumps(STORAGE_KEY)}, JSON.stringify(kept)); }}"
+        " catch (e) {} return []; }"
+    )
+
+
+def load_js(inputs: int) -> str:
+    """The load event's `js`: of its `inputs` (Gradio passes the outputs' values after
+    them), the first (a hidden text box) becomes what the browser kept."""
+    return (
+        "(...values) => { let kept = null;"
+        f" try {{ kept = localStorage.getItem({json.dumps(STORAGE_KEY)}); }} catch (e) {{}}"
+        f" return [kept, ...values.slice(1, {inputs})]; }}"
+    )
+
+
+def parse_stored(raw: Any) -> dict[str, Any]:
+    """What the page read from localStorage, as a dict: nothing saved, a value written
+    by something else or one too long to be ours is `{}`."""
+    if not isinstance(raw, str) or len(raw) > MAX_STORED:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def snapshot(controls: Sequence[Control], values: Sequence[Any]) -> dict[str, Any]:
