@@ -41,7 +41,11 @@ async def test_twenty_clients_two_hundred_jobs(tmp_path: Path) -> None:
     audio = (DATA / "tiny_0.1s.wav").read_bytes()
     speech = (DATA / "second_speech.wav").read_bytes()
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        # Idle connections are dropped well before uvicorn's 5 s keep-alive ends: at
+        # httpx's default (also 5 s) a request could go out on a socket the server was
+        # closing and fail with ReadError (seen once under load).
+        limits = httpx.Limits(keepalive_expiry=2.0)
+        async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
             deadline = time.monotonic() + 60
             while True:
                 try:
