@@ -341,6 +341,7 @@ def local_pool(
             compute_type,
             device.kind,
             beam_size=settings.beam_size,
+            n_mels=catalog.mels_for(model),
             batch_size=settings.max_batch_size if runner.batches_on(device.kind, model) else 1,
         )
 

@@ -134,3 +134,18 @@ def test_real_base_parts_assemble_with_the_published_sha(tmp_path: Path) -> None
     resolved = ModelCatalog.from_file(tmp_path, MODELS_FILE).resolve("base")
     assert resolved.multilingual
     assert (resolved.path / "vocabulary.json").is_file()
+
+
+def test_mel_bins_for_planning(tmp_path: Path, tiny_model_path: Path) -> None:
+    catalog = ModelCatalog.from_file(tmp_path, MODELS_FILE)
+    assert catalog.mels_for("tiny.en") == 80
+    assert catalog.mels_for("large-v3") == catalog.mels_for("large-v3-turbo") == 128
+    assert catalog.mels_for(str(tiny_model_path)) == 80
+    local = tmp_path / "mine"
+    local.mkdir()
+    (local / "model.bin").write_bytes(b"0")
+    (local / "preprocessor_config.json").write_text('{"feature_size": 128}')
+    assert catalog.mels_for(str(local)) == 128
+    (local / "preprocessor_config.json").write_text("not json")
+    assert catalog.mels_for(str(local)) == 80
+    assert catalog.mels_for("someone/unknown-model") == 128  # sized like large-v3

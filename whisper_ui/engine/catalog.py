@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
@@ -53,6 +54,7 @@ class CatalogEntry:
     repo: str = ""
     sha256: str = ""
     extra: str = ""
+    n_mels: int = 80  # mel bins of its input: 128 for the large-v3 family
 
     @property
     def multilingual(self) -> bool:
@@ -105,6 +107,7 @@ def load_catalog(path: Path) -> dict[str, CatalogEntry]:
             repo=str(source.get("repo", "")),
             sha256=str(raw.get("sha256", "")),
             extra=str(raw.get("extra", "")),
+            n_mels=int(raw.get("n_mels", 80)),
         )
     return entries
 
@@ -161,6 +164,22 @@ class ModelCatalog:
             # float16 weights are ~2 bytes per parameter; close enough for planning.
             return max(1, model_bin.stat().st_size // 2)
         return 1_550_000_000
+
+    def mels_for(self, name: str) -> int:
+        """Mel bins of the model's input, for memory planning: the catalog's, a local
+        directory's preprocessor_config.json (as faster-whisper reads it), else 128
+        (unknown models are sized like large-v3, as in `params_for`)."""
+        entry = self.entries.get(name)
+        if entry is not None:
+            return entry.n_mels
+        path = Path(name).expanduser()
+        if (path / "model.bin").is_file():
+            try:
+                config = json.loads((path / "preprocessor_config.json").read_text("utf-8"))
+                return int(config["feature_size"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return 80  # faster-whisper's default without that file
+        return 128
 
     def is_english_only(self, name: str) -> bool:
         entry = self.entries.get(name)
