@@ -480,7 +480,7 @@ class WebUI:
         defaults = prefs.snapshot(
             self._controls, [*(c.component.value for c in self._controls), DEFAULT_FORMATS]
         )
-        switch = "model" in names and "language" in names and "task" in names
+        switch = {"model", "language", "task"} <= set(names)  # as build() wires model_changed
 
         def label(snap: dict[str, Any]) -> Any:
             model = snap.get("model")
@@ -491,13 +491,13 @@ class WebUI:
         def remember(*values: Any) -> Any:
             return label(prefs.snapshot(self._controls, values))
 
-        def restore(stored: Any, model: Any) -> list[Any]:
+        def restore(stored: Any) -> list[Any]:
             values = prefs.restored(self._controls, prefs.parse_stored(stored), allowed)
             kept = {n: v for n, v in zip(names, values, strict=True) if v is not None}
             updates: list[Any] = [gr.skip() if v is None else v for v in values]
             extra: list[Any] = []
             if switch:
-                chosen = kept.get("model", model)
+                chosen = kept.get("model", defaults.get("model"))
                 language, task, note = self.model_changed(str(chosen))
                 for name, update in (("language", language), ("task", task)):
                     i = names.index(name)
@@ -517,9 +517,8 @@ class WebUI:
                 remember, inputs, [options_box], trigger_mode="always_last", **private, **in_order
             )
         stored = gr.Textbox(visible=False)  # carries localStorage's text to restore()
-        model = next((c.component for c in self._controls if c.option.name == "model"), stored)
         outputs = [*inputs, *([model_note] if switch else []), options_box]
-        blocks.load(restore, [stored, model], outputs, js=prefs.load_js(2), **private)
+        blocks.load(restore, [stored], outputs, js=prefs.load_js(), **private)
 
     def resources(self) -> str:
         return view.resources_markdown(self.services.status())

@@ -37,13 +37,13 @@ def save_js(names: Sequence[str]) -> str:
     )
 
 
-def load_js(inputs: int) -> str:
-    """The load event's `js`: of its `inputs` (Gradio passes the outputs' values after
-    them), the first (a hidden text box) becomes what the browser kept."""
+def load_js() -> str:
+    """The load event's `js`: its one input (a hidden text box) becomes what the browser
+    kept (Gradio passes the outputs' values after it; they are not sent)."""
     return (
         "(...values) => { let kept = null;"
         f" try {{ kept = localStorage.getItem({json.dumps(STORAGE_KEY)}); }} catch (e) {{}}"
-        f" return [kept, ...values.slice(1, {inputs})]; }}"
+        " return [kept]; }"
     )
 
 
